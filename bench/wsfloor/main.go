@@ -1,0 +1,206 @@
+// Command wsfloor is the bare forwarding floor of the tracker benchmark: a WebSocket
+// server that does the tracker's I/O and nothing else. It parses no JSON and keeps no
+// swarms. For each text message it receives:
+//   - an answer (contains "answer") is forwarded, as a fixed answer message, to one
+//     random other connection, with no reply (the tracker forwards one, replies none);
+//   - anything else gets a fixed announce reply, and a fixed offer message goes to as
+//     many random other connections as the message carries offers ("offer_id" count,
+//     at most 82, the reference's cap) — what the tracker delivers for an announce.
+//
+// The fixed messages have the tracker's shapes, so bench/trackerload drives it exactly
+// like a tracker (it answers the offers). Server CPU per delivered message measured on
+// it is the cost of the transport alone: the distance from it to a tracker's figure is
+// what the tracker's own work costs.
+//
+// Transport: gobwas/ws framing on net.Conn, one goroutine per connection, one write
+// syscall per message (no coalescing). It is the plain goroutine-per-connection design,
+// not the tracker's epoll transport (which is unexported in pkg/tracker).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"syscall"
+
+	"github.com/gobwas/ws"
+)
+
+const (
+	maxMessage = 64 << 10
+	maxFanout  = 82
+)
+
+var (
+	replyFrame  = textFrame(`{"complete":1,"incomplete":1,"action":"announce","interval":120,"info_hash":"floorfloorfloorfloor"}`)
+	offerFrame  = textFrame(`{"action":"announce","offer":{"type":"offer","sdp":"` + string(bytes.Repeat([]byte("abcdefg-"), 15)) + `"},"offer_id":"floorOfferIdfloorOff","peer_id":"floorPeerIdfloorPeer","info_hash":"floorfloorfloorfloor"}`)
+	answerFrame = textFrame(`{"action":"announce","answer":{"type":"answer","sdp":"` + string(bytes.Repeat([]byte("abcdefg-"), 15)) + `"},"offer_id":"floorOfferIdfloorOff","peer_id":"floorPeerIdfloorPeer","info_hash":"floorfloorfloorfloor"}`)
+)
+
+// textFrame builds an unmasked server text frame once, so sending it costs one write.
+func textFrame(s string) []byte {
+	var b bytes.Buffer
+	if err := ws.WriteFrame(&b, ws.NewTextFrame([]byte(s))); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+type fconn struct {
+	nc  net.Conn
+	mu  sync.Mutex // serialises writes from the forwarding goroutines
+	idx int        // position in hub.conns, guarded by hub.mu
+}
+
+func (c *fconn) send(frame []byte) {
+	c.mu.Lock()
+	_, _ = c.nc.Write(frame)
+	c.mu.Unlock()
+}
+
+// hub is the set of open connections, for picking random receivers.
+type hub struct {
+	mu    sync.RWMutex
+	conns []*fconn
+}
+
+func (h *hub) add(c *fconn) {
+	h.mu.Lock()
+	c.idx = len(h.conns)
+	h.conns = append(h.conns, c)
+	h.mu.Unlock()
+}
+
+func (h *hub) remove(c *fconn) {
+	h.mu.Lock()
+	last := h.conns[len(h.conns)-1]
+	h.conns[c.idx], last.idx = last, c.idx
+	h.conns = h.conns[:len(h.conns)-1]
+	h.mu.Unlock()
+}
+
+// pick fills dst with up to n distinct connections other than self (partial shuffle of
+// the index space, so no retries and no allocation beyond dst).
+func (h *hub) pick(self *fconn, n int, rng *rand.Rand, dst []*fconn, idx []int) []*fconn {
+	dst = dst[:0]
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	others := len(h.conns) - 1
+	n = min(n, others)
+	if n <= 0 {
+		return dst
+	}
+	idx = idx[:0]
+	// Floyd's sample of n from the others, skipping self's slot.
+	for j := others - n; j < others; j++ {
+		t := rng.IntN(j + 1)
+		if slices.Contains(idx, t) {
+			t = j
+		}
+		idx = append(idx, t)
+	}
+	for _, i := range idx {
+		if i >= self.idx {
+			i++
+		}
+		dst = append(dst, h.conns[i])
+	}
+	return dst
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8001", "address to listen on")
+	flag.Parse()
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsfloor:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening ws://%s\n", ln.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sig; _ = ln.Close() }()
+
+	h := &hub{}
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			log.Printf("wsfloor: accept: %v", err)
+			continue
+		}
+		go serve(h, nc)
+	}
+}
+
+func serve(h *hub, nc net.Conn) {
+	defer func() { _ = nc.Close() }()
+	br := bufio.NewReaderSize(nc, 4096)
+	if _, err := (ws.Upgrader{}).Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{br, nc}); err != nil {
+		return
+	}
+	c := &fconn{nc: nc}
+	h.add(c)
+	defer h.remove(c)
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	var buf []byte
+	var dst []*fconn
+	var idx []int
+	for {
+		hd, err := ws.ReadHeader(br)
+		if err != nil || hd.Length > maxMessage {
+			return
+		}
+		buf = append(buf[:0], make([]byte, hd.Length)...)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return
+		}
+		if hd.Masked {
+			ws.Cipher(buf, hd.Mask, 0)
+		}
+		switch hd.OpCode {
+		case ws.OpClose:
+			return
+		case ws.OpPing:
+			c.send(pongFrame(buf))
+			continue
+		case ws.OpText, ws.OpBinary:
+		default:
+			continue
+		}
+		if bytes.Contains(buf, []byte(`"answer"`)) {
+			for _, o := range h.pick(c, 1, rng, dst, idx) {
+				o.send(answerFrame)
+			}
+			continue
+		}
+		c.send(replyFrame)
+		n := min(bytes.Count(buf, []byte(`"offer_id"`)), maxFanout)
+		dst = h.pick(c, n, rng, dst, idx)
+		for _, o := range dst {
+			o.send(offerFrame)
+		}
+	}
+}
+
+func pongFrame(p []byte) []byte {
+	var b bytes.Buffer
+	_ = ws.WriteFrame(&b, ws.NewPongFrame(p))
+	return b.Bytes()
+}
