@@ -35,17 +35,17 @@ type TLSConfig struct {
 
 // Limits bound every resource a client can make the tracker hold.
 type Limits struct {
-	MessageBytes       int `mapstructure:"message_bytes"`
-	OffersPerAnnounce  int `mapstructure:"offers_per_announce"`
-	ScrapeHashes       int `mapstructure:"scrape_hashes"`
-	Connections        int `mapstructure:"connections"`
-	ConnectionsPerIP   int `mapstructure:"connections_per_ip"`
-	SwarmsPerConn      int `mapstructure:"swarms_per_connection"`
-	PeersPerSwarm      int `mapstructure:"peers_per_swarm"`
-	Swarms             int `mapstructure:"swarms"`
-	MessagesPerSecond  int `mapstructure:"messages_per_second"`
-	SendQueueBytes     int `mapstructure:"send_queue_bytes"`
-	PendingHandshakes  int `mapstructure:"pending_handshakes"`
+	MessageBytes      int `mapstructure:"message_bytes"`
+	OffersPerAnnounce int `mapstructure:"offers_per_announce"`
+	ScrapeHashes      int `mapstructure:"scrape_hashes"`
+	Connections       int `mapstructure:"connections"`
+	ConnectionsPerIP  int `mapstructure:"connections_per_ip"`
+	SwarmsPerConn     int `mapstructure:"swarms_per_connection"`
+	PeersPerSwarm     int `mapstructure:"peers_per_swarm"`
+	Swarms            int `mapstructure:"swarms"`
+	MessagesPerSecond int `mapstructure:"messages_per_second"`
+	SendQueueBytes    int `mapstructure:"send_queue_bytes"`
+	PendingHandshakes int `mapstructure:"pending_handshakes"`
 }
 
 // DefaultConfig is safe for production: every limit set, full scrape off, ops on loopback.
