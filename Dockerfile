@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# One image for all three daemons (tracker, turnd, credapi) plus the healthcheck probe.
+#   docker build --build-arg VERSION=$(git describe --always --dirty) -t switchboard:dev .
+# Pick the daemon with the command:  docker run switchboard:dev turnd --config=/etc/switchboard/turnd.yaml
+# The defaults (no --config) are production-safe; see configs/<daemon>.yaml for every key.
+
+ARG GO_VERSION=1.26.8
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+# Dependencies first so source edits reuse the module download layer.
+COPY go.mod go.sum ./
+RUN go mod download && go mod verify
+COPY . .
+ARG VERSION=dev
+# Static, reproducible binaries: no cgo (distroless/static has no libc), no local paths.
+RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
+      -ldflags "-s -w -X github.com/switchboard-p2p/switchboard/pkg/daemon.Version=${VERSION}" \
+      -o /out/ ./cmd/...
+
+# distroless/static: no shell, no package manager; :nonroot runs as uid/gid 65532.
+FROM gcr.io/distroless/static-debian12:nonroot AS final
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="switchboard" \
+      org.opencontainers.image.description="WebTorrent tracker, TURN relay and TURN credential API for serverless P2P apps" \
+      org.opencontainers.image.source="https://github.com/switchboard-p2p/switchboard" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /out/ /usr/local/bin/
+COPY configs/ /etc/switchboard/
+USER 65532:65532
+# tracker ws 8000; turnd 3478 udp+tcp, 5349 TLS; credapi 8080; ops (metrics/health) 9401-9403.
+# TURN relay ports (49152-65535/udp by default) are published per deployment, not here:
+# see docker-compose.yml and the chart.
+EXPOSE 8000/tcp 3478/udp 3478/tcp 5349/tcp 8080/tcp 9401/tcp 9402/tcp 9403/tcp
+# The probe is a binary of its own (no curl here); without --url it finds the running
+# daemon on its default ops port. Deployments that move ops.listen pass --url.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/healthcheck"]
+CMD ["/usr/local/bin/tracker"]

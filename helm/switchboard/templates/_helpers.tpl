@@ -1,0 +1,269 @@
+{{/* Names and labels. */}}
+{{- define "switchboard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "switchboard.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of one daemon's objects: (dict "root" $ "component" "tracker"). */}}
+{{- define "switchboard.componentName" -}}
+{{- printf "%s-%s" (include "switchboard.fullname" .root | trunc 50 | trimSuffix "-") .component -}}
+{{- end -}}
+
+{{- define "switchboard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "switchboard.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "switchboard.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{ include "switchboard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: switchboard
+{{- end -}}
+
+{{- define "switchboard.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The shared TURN secret: which Secret and key turnd and credapi mount. */}}
+{{- define "switchboard.secretName" -}}
+{{- default (printf "%s-auth" (include "switchboard.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "switchboard.secretKey" -}}
+{{- if .Values.auth.existingSecret -}}{{ .Values.auth.existingSecretKey }}{{- else -}}secrets{{- end -}}
+{{- end -}}
+
+{{/* Where files land in every pod. */}}
+{{- define "switchboard.configDir" -}}/etc/switchboard/config{{- end -}}
+{{- define "switchboard.secretsDir" -}}/etc/switchboard/secrets{{- end -}}
+{{- define "switchboard.tlsDir" -}}/etc/switchboard/tls{{- end -}}
+
+{{/*
+Pod and container security: non-root (distroless nonroot uid), read-only root filesystem,
+no capabilities, no privilege escalation, the runtime's default seccomp profile. Not values:
+nothing in Switchboard needs more (ports are unprivileged, nothing is written to disk).
+*/}}
+{{- define "switchboard.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "switchboard.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Probes on the ops listener: liveness /healthz, readiness /readyz (fails while draining). */}}
+{{- define "switchboard.probes" -}}
+startupProbe:
+  httpGet: {path: /healthz, port: ops}
+  periodSeconds: 2
+  failureThreshold: 30
+livenessProbe:
+  httpGet: {path: /healthz, port: ops}
+  periodSeconds: 10
+  timeoutSeconds: 3
+  failureThreshold: 3
+readinessProbe:
+  httpGet: {path: /readyz, port: ops}
+  periodSeconds: 5
+  timeoutSeconds: 3
+  failureThreshold: 2
+{{- end -}}
+
+{{/* Keys of the rendered config the chart owns; <daemon>.config may not set them. */}}
+{{- define "switchboard.commonConfig" -}}
+{{- $ := .root -}}
+listen: {{ printf "0.0.0.0:%d" (int .port) | quote }}
+ops:
+  listen: {{ printf "0.0.0.0:%d" (int .opsPort) | quote }}
+log:
+  level: {{ $.Values.log.level | quote }}
+  format: {{ $.Values.log.format | quote }}
+{{- end -}}
+
+{{/* The secrets-file volume both turnd and credapi mount (whole directory: subPath mounts never update). */}}
+{{- define "switchboard.secretVolume" -}}
+- name: auth
+  secret:
+    secretName: {{ include "switchboard.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ include "switchboard.secretKey" . }}
+        path: secrets
+{{- end -}}
+
+{{- define "switchboard.tlsVolume" -}}
+- name: tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- end -}}
+
+{{- define "switchboard.tlsConfig" -}}
+tls:
+  cert: {{ printf "%s/tls.crt" (include "switchboard.tlsDir" .) }}
+  key: {{ printf "%s/tls.key" (include "switchboard.tlsDir" .) }}
+{{- end -}}
+
+{{/* credapi ice.urls: explicit, else each LoadBalancer address, else turnd.publicHost. */}}
+{{- define "switchboard.iceURLs" -}}
+{{- $urls := list -}}
+{{- if .Values.credapi.iceURLs -}}
+{{- $urls = .Values.credapi.iceURLs -}}
+{{- else if .Values.turnd.enabled -}}
+{{- $hosts := list -}}
+{{- if eq .Values.turnd.mode "deployment" -}}
+{{- range .Values.turnd.loadBalancer.instances }}{{ $hosts = append $hosts .publicIP }}{{ end -}}
+{{- else if .Values.turnd.publicHost -}}
+{{- $hosts = list .Values.turnd.publicHost -}}
+{{- end -}}
+{{- range $hosts -}}
+{{- $urls = append $urls (printf "stun:%s:%d" . (int $.Values.turnd.port)) -}}
+{{- $urls = append $urls (printf "turn:%s:%d?transport=udp" . (int $.Values.turnd.port)) -}}
+{{- $urls = append $urls (printf "turn:%s:%d?transport=tcp" . (int $.Values.turnd.port)) -}}
+{{- if and $.Values.turnd.tls.secretName $.Values.turnd.publicHost -}}
+{{- $urls = append $urls (printf "turns:%s:%d?transport=tcp" $.Values.turnd.publicHost (int $.Values.turnd.tls.port)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $urls -}}
+{{- end -}}
+
+{{/* credapi trackers: explicit, else the tracker Ingress as wss://. */}}
+{{- define "switchboard.trackerURLs" -}}
+{{- $urls := list -}}
+{{- if .Values.credapi.trackers -}}
+{{- $urls = .Values.credapi.trackers -}}
+{{- else if and .Values.tracker.enabled .Values.tracker.ingress.enabled -}}
+{{- $urls = list (printf "%s://%s" (ternary "wss" "ws" (not (empty .Values.tracker.ingress.tlsSecretName))) .Values.tracker.ingress.host) -}}
+{{- end -}}
+{{- toYaml $urls -}}
+{{- end -}}
+
+{{/* turnd pod template: (dict "root" $ "name" .. "config" .. "c" .. "hostNetwork" bool "publicIP" ".." "instance" ".."). */}}
+{{- define "switchboard.turndPod" -}}
+{{- $ := .root -}}
+{{- $v := $.Values.turnd -}}
+metadata:
+  labels:
+    {{- include "switchboard.labels" .c | nindent 4 }}
+    {{- if .instance }}
+    switchboard.dev/turnd-instance: {{ .instance | quote }}
+    {{- end }}
+    {{- with $.Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ toYaml .config | sha256sum }}
+    {{- with $.Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  {{- if .hostNetwork }}
+  # TURN needs the node's real address and its UDP relay ports without NAT in between.
+  hostNetwork: true
+  dnsPolicy: ClusterFirstWithHostNet
+  {{- end }}
+  {{- with $.Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with $.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- include "switchboard.podSecurityContext" $ | nindent 4 }}
+  containers:
+    - name: turnd
+      image: {{ include "switchboard.image" $ }}
+      imagePullPolicy: {{ $.Values.image.pullPolicy }}
+      command: ["/usr/local/bin/turnd"]
+      args: ["--config={{ include "switchboard.configDir" $ }}/turnd.yaml"]
+      env:
+        {{- if .hostNetwork }}
+        - name: HOST_IP
+          valueFrom:
+            fieldRef: {fieldPath: status.hostIP}
+        # Ops on the node's cluster address only, not on every interface of the host.
+        - name: SWITCHBOARD_TURND_OPS_LISTEN
+          value: {{ printf "$(HOST_IP):%d" (int $v.opsPort) | quote }}
+        {{- end }}
+        - name: SWITCHBOARD_TURND_RELAY_PUBLIC_IP
+          value: {{ .publicIP | default "$(HOST_IP)" | quote }}
+      ports:
+        - {name: turn-udp, containerPort: {{ $v.port }}, protocol: UDP{{ if .hostNetwork }}, hostPort: {{ $v.port }}{{ end }}}
+        - {name: turn-tcp, containerPort: {{ $v.port }}, protocol: TCP{{ if .hostNetwork }}, hostPort: {{ $v.port }}{{ end }}}
+        {{- if $v.tls.secretName }}
+        - {name: turns, containerPort: {{ $v.tls.port }}, protocol: TCP{{ if .hostNetwork }}, hostPort: {{ $v.tls.port }}{{ end }}}
+        {{- end }}
+        - {name: ops, containerPort: {{ $v.opsPort }}, protocol: TCP{{ if .hostNetwork }}, hostPort: {{ $v.opsPort }}{{ end }}}
+      {{- include "switchboard.probes" $ | nindent 6 }}
+      securityContext:
+        {{- include "switchboard.containerSecurityContext" $ | nindent 8 }}
+      resources:
+        {{- toYaml $v.resources | nindent 8 }}
+      volumeMounts:
+        - {name: config, mountPath: {{ include "switchboard.configDir" $ }}, readOnly: true}
+        - {name: auth, mountPath: {{ include "switchboard.secretsDir" $ }}, readOnly: true}
+        {{- if $v.tls.secretName }}
+        - {name: tls, mountPath: {{ include "switchboard.tlsDir" $ }}, readOnly: true}
+        {{- end }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ .name }}
+    {{- include "switchboard.secretVolume" $ | nindent 4 }}
+    {{- if $v.tls.secretName }}
+    {{- include "switchboard.tlsVolume" $v.tls.secretName | nindent 4 }}
+    {{- end }}
+  {{- with $v.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
