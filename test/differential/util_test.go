@@ -1,0 +1,5 @@
+package differential
+
+import "slices"
+
+func slicesSorted(s []string) []string { slices.Sort(s); return s }
