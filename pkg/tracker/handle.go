@@ -180,7 +180,14 @@ func appendFailure(dst []byte, a action, ih *ID, reason string) []byte {
 		dst = append(dst, "announce"...)
 	}
 	dst = append(dst, `","failure reason":"`...)
-	dst = append(dst, reason...) // fixed ASCII strings without quotes or backslashes
+	// Fixed ASCII strings, but some quote JSON (reasonInvalidOffers): escape so the reply stays valid.
+	for i := 0; i < len(reason); i++ {
+		if c := reason[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\', c)
+		} else {
+			dst = append(dst, c)
+		}
+	}
 	dst = append(dst, '"')
 	if ih != nil {
 		dst = append(dst, `,"info_hash":`...)
