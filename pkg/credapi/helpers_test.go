@@ -46,7 +46,7 @@ type testServer struct {
 }
 
 // newTestServer builds a Server on a fixed clock; mutate adjusts the config first.
-func newTestServer(t *testing.T, mutate func(*Config)) *testServer {
+func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
@@ -69,7 +69,7 @@ func newTestServer(t *testing.T, mutate func(*Config)) *testServer {
 }
 
 // do sends one request through the handler. Headers are "Name: value" strings.
-func (ts *testServer) do(t *testing.T, method, target string, body io.Reader, headers ...string) *httptest.ResponseRecorder {
+func (ts *testServer) do(t testing.TB, method, target string, body io.Reader, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(method, target, body)
 	r.RemoteAddr = "198.51.100.7:40000"

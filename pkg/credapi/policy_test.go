@@ -54,8 +54,8 @@ func TestUsernameParam(t *testing.T) {
 		{strings.Repeat("x", 64), true},
 		{strings.Repeat("x", 65), false},
 		{"", false},
-		{"a:b", false},       // would shift coturn's timestamp split
-		{"my+room", false},   // '+' decodes to a space
+		{"a:b", false},     // would shift coturn's timestamp split
+		{"my+room", false}, // '+' decodes to a space
 		{"r%C3%A9union", false},
 		{"room%2Fname", false},
 		{"%00", false},

@@ -42,6 +42,9 @@ func New(cfg Config, secrets *turncred.Secrets, log *slog.Logger, reg prometheus
 	if secrets == nil || secrets.Count() == 0 {
 		return nil, errors.New("credapi: refusing to start without a shared secret (set auth.secrets or auth.secrets_file)")
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	// New gets a validated config but re-checks what it parses rather than trust it blindly.
 	var p config.Problems
 	trusted := config.ParsePrefixes(&p, "trusted_proxies", cfg.TrustedProxies)
