@@ -246,21 +246,20 @@ func (p *Policy) checkOne(a netip.Addr) Reason {
 			return Allowed
 		}
 	}
+	if mayBeSpecial(a) {
+		for _, r := range defaultDeny {
+			if r.prefix.Contains(a) {
+				return r.reason
+			}
+		}
+		if a.Is6() && !globalUnicast6.Contains(a) {
+			return Reserved
+		}
+	}
 	for _, s := range p.self {
 		if s == a {
 			return RelayAddress
 		}
-	}
-	if !mayBeSpecial(a) {
-		return Allowed
-	}
-	for _, r := range defaultDeny {
-		if r.prefix.Contains(a) {
-			return r.reason
-		}
-	}
-	if a.Is6() && !globalUnicast6.Contains(a) {
-		return Reserved
 	}
 	return Allowed
 }

@@ -1,0 +1,165 @@
+package turnrelay
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+var errBadFrame = errors.New("turnrelay: TCP stream is neither STUN nor ChannelData")
+
+// tcpListener guards a TCP (or TLS) listener: connection caps in total and per client IP,
+// accept errors that do not end the server, and framed connections with read deadlines.
+type tcpListener struct {
+	net.Listener
+	tls       *tls.Config // nil for plain TCP
+	cfg       TCP
+	auth      *authenticator
+	m         *metrics
+	log       *slog.Logger
+	mu        sync.Mutex
+	total     int
+	perIP     map[netip.Addr]int
+	closeOnce sync.Once
+}
+
+func newTCPListener(ln net.Listener, tlsConf *tls.Config, cfg TCP, auth *authenticator, m *metrics, log *slog.Logger) *tcpListener {
+	return &tcpListener{Listener: ln, tls: tlsConf, cfg: cfg, auth: auth, m: m, log: log, perIP: map[netip.Addr]int{}}
+}
+
+// Accept returns the next admitted connection. pion's accept loop stops at the first error,
+// so transient errors (EMFILE, ECONNABORTED) are retried here with a short backoff and
+// only a closed listener ends it.
+func (l *tcpListener) Accept() (net.Conn, error) {
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			l.log.Warn("accept failed; retrying", "err", err)
+			time.Sleep(backoff) // bounded backoff: the error is the host's, not a client's
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		ip := netip.Addr{}
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			ip = ta.AddrPort().Addr().Unmap()
+		}
+		if reason := l.admit(ip); reason != "" {
+			l.m.connRefused.WithLabelValues(reason).Inc()
+			_ = c.Close()
+			continue
+		}
+		l.m.connActive.Inc()
+		var inner net.Conn
+		if l.tls != nil {
+			inner = tls.Server(c, l.tls)
+		} else {
+			inner = c
+		}
+		return &frameConn{Conn: inner, l: l, ip: ip, br: bufio.NewReaderSize(inner, 2048), first: true}, nil
+	}
+}
+
+func (l *tcpListener) admit(ip netip.Addr) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.total >= l.cfg.MaxConnections:
+		return connTotal
+	case l.perIP[ip] >= l.cfg.MaxConnectionsPerIP:
+		return connPerIP
+	}
+	l.total++
+	l.perIP[ip]++
+	return ""
+}
+
+func (l *tcpListener) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.perIP[ip]--; l.perIP[ip] <= 0 {
+		delete(l.perIP, ip)
+	}
+	l.m.connActive.Dec()
+}
+
+func (l *tcpListener) Close() error {
+	var err error
+	l.closeOnce.Do(func() { err = l.Listener.Close() })
+	return err
+}
+
+// frameConn hands pion one TURN frame per Read, so each STUN request can be shown to the
+// authenticator before pion handles it, and sets the read deadline for every frame: a
+// new connection must speak within first_message_timeout (TLS handshake included), an
+// established one within idle_timeout.
+type frameConn struct {
+	net.Conn
+	l     *tcpListener
+	ip    netip.Addr
+	br    *bufio.Reader
+	first bool
+	rest  int // bytes still to pass through of a frame larger than the caller's buffer
+	once  sync.Once
+}
+
+func (c *frameConn) Read(p []byte) (int, error) {
+	timeout := c.l.cfg.IdleTimeout
+	if c.first {
+		timeout = c.l.cfg.FirstMessageTimeout
+	}
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return 0, err
+	}
+	if c.rest > 0 {
+		n, err := io.ReadFull(c.br, p[:min(len(p), c.rest)])
+		c.rest -= n
+		return n, err
+	}
+	hdr, err := c.br.Peek(4)
+	if err != nil {
+		return 0, err
+	}
+	var size int
+	switch hdr[0] & 0xc0 {
+	case 0: // STUN
+		size = 20 + int(binary.BigEndian.Uint16(hdr[2:]))
+	case 0x40: // ChannelData, padded to 4 over streams
+		size = 4 + (int(binary.BigEndian.Uint16(hdr[2:]))+3)&^3
+	default:
+		return 0, fmt.Errorf("%w (first byte %#x)", errBadFrame, hdr[0])
+	}
+	c.first = false
+	if size > len(p) {
+		c.rest = size
+		n, err := io.ReadFull(c.br, p)
+		c.rest -= n
+		return n, err
+	}
+	if _, err := io.ReadFull(c.br, p[:size]); err != nil {
+		return 0, err
+	}
+	if hdr[0]&0xc0 == 0 {
+		c.l.auth.observe(p[:size])
+	}
+	return size, nil
+}
+
+func (c *frameConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.release(c.ip) })
+	return err
+}
