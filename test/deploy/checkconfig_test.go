@@ -1,0 +1,247 @@
+package deploy
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// testSecret stands in for the operator's shared secret (>= 32 bytes, as turncred demands).
+const testSecret = "deploy-test-secret-0123456789abcdef0123456789abcdef"
+
+// checkConfig runs `<daemon> args... --check-config` with exactly env and wants "config OK".
+func checkConfig(t *testing.T, daemon string, args, env []string) {
+	t.Helper()
+	bin := daemonBin(t, daemon)
+	cmd := exec.Command(bin, append(append([]string{}, args...), "--check-config")...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "config OK") {
+		t.Errorf("%s %s --check-config with env %q: %v\n%s", daemon, strings.Join(args, " "), env, err, out)
+	}
+}
+
+// baseEnv is what an operator always supplies besides the file: the shared secret.
+func baseEnv(daemon string) []string {
+	switch daemon {
+	case "turnd", "credapi":
+		return []string{"SWITCHBOARD_" + strings.ToUpper(daemon) + "_AUTH_SECRETS=" + testSecret}
+	}
+	return nil
+}
+
+// TestShippedConfigsCheck: every configs/*.yaml passes its daemon's --check-config, and the
+// daemons really reject an unknown key (so the passes mean something).
+func TestShippedConfigsCheck(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "configs", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skip("configs/ is empty so far")
+	}
+	for _, f := range files {
+		daemon, _, _ := strings.Cut(filepath.Base(f), ".")
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			checkConfig(t, daemon, []string{"--config=" + f}, baseEnv(daemon))
+		})
+	}
+	for _, daemon := range []string{"tracker", "turnd", "credapi"} {
+		t.Run(daemon+" rejects an unknown key", func(t *testing.T) {
+			bin := daemonBin(t, daemon)
+			bad := filepath.Join(t.TempDir(), "bad.yaml")
+			if err := os.WriteFile(bad, []byte("no_such_key: 1\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "--config="+bad, "--check-config")
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, baseEnv(daemon)...)
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "no_such_key") {
+				t.Errorf("want exit 2 naming no_such_key, got %v:\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestChartConfigsCheck runs every container the chart renders through --check-config as the
+// kubelet would start it: its args and env ($(VAR) expanded, downward API filled in), with
+// its ConfigMap and Secret volumes written to a temporary directory standing in for the
+// mount paths. Secrets the operator provides (existingSecret, TLS) get realistic stand-ins.
+func TestChartConfigsCheck(t *testing.T) {
+	for _, r := range renderAll(t) {
+		t.Run(r.set.name, func(t *testing.T) {
+			for _, w := range workloads(r.objects) {
+				for _, c := range w.spec.Containers {
+					t.Run(w.name, func(t *testing.T) {
+						args, env := simulatePod(t, r, w, c)
+						checkConfig(t, daemonOf(c), args, env)
+					})
+				}
+			}
+		})
+	}
+}
+
+// downward gives the pod fields the chart uses stand-in values (documentation addresses).
+var downward = map[string]string{"status.hostIP": "192.0.2.10", "status.podIP": "192.0.2.20"}
+
+var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container) (args, env []string) {
+	t.Helper()
+	root := t.TempDir()
+	cms, secs := configMaps(r.objects), secrets(r.objects)
+	// Longest mount path first so nested mounts are rewritten correctly.
+	mounts := append([]corev1.VolumeMount{}, c.VolumeMounts...)
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].MountPath) > len(mounts[j].MountPath) })
+	var pairs []string
+	for _, m := range mounts {
+		pairs = append(pairs, m.MountPath, filepath.Join(root, m.Name))
+	}
+	rewrite := strings.NewReplacer(pairs...)
+	tls := newTLSPair(t)
+	for _, m := range mounts {
+		dir := filepath.Join(root, m.Name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		files := volumeFiles(t, w, m.Name, cms, secs, tls)
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(rewrite.Replace(data)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, a := range c.Args {
+		args = append(args, rewrite.Replace(a))
+	}
+	vars := map[string]string{}
+	for _, e := range c.Env {
+		val := e.Value
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			v, ok := downward[e.ValueFrom.FieldRef.FieldPath]
+			if !ok {
+				t.Fatalf("%s: env %s: no stand-in for fieldRef %s", w, e.Name, e.ValueFrom.FieldRef.FieldPath)
+			}
+			val = v
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			val = "api-key-stand-in-0123456789abcdef"
+		case e.ValueFrom != nil:
+			t.Fatalf("%s: env %s: unsupported valueFrom", w, e.Name)
+		default:
+			val = varRef.ReplaceAllStringFunc(val, func(ref string) string {
+				if v, ok := vars[varRef.FindStringSubmatch(ref)[1]]; ok {
+					return v
+				}
+				return ref // Kubernetes leaves unknown references as they are.
+			})
+		}
+		vars[e.Name] = val
+		env = append(env, e.Name+"="+rewrite.Replace(val))
+	}
+	return args, env
+}
+
+// volumeFiles returns the files a volume shows: ConfigMap and rendered Secret data as is;
+// Secrets the operator provides get stand-ins (TLS pair for tls.*, a secret line otherwise).
+func volumeFiles(t *testing.T, w workload, name string, cms map[string]*corev1.ConfigMap, secs map[string]*corev1.Secret, tls tlsPair) map[string]string {
+	t.Helper()
+	for _, v := range w.spec.Volumes {
+		if v.Name != name {
+			continue
+		}
+		files := map[string]string{}
+		switch {
+		case v.ConfigMap != nil:
+			cm := cms[v.ConfigMap.Name]
+			if cm == nil {
+				t.Fatalf("%s: volume %s: ConfigMap %s is not rendered", w, name, v.ConfigMap.Name)
+			}
+			for k, d := range cm.Data {
+				files[k] = d
+			}
+			return project(t, w, files, v.ConfigMap.Items)
+		case v.Secret != nil:
+			if s := secs[v.Secret.SecretName]; s != nil {
+				for k, d := range s.Data {
+					files[k] = string(d)
+				}
+			} else {
+				for _, it := range v.Secret.Items {
+					switch it.Key {
+					case "tls.crt":
+						files[it.Key] = tls.cert
+					case "tls.key":
+						files[it.Key] = tls.key
+					default:
+						files[it.Key] = testSecret + "\n"
+					}
+				}
+			}
+			return project(t, w, files, v.Secret.Items)
+		default:
+			t.Fatalf("%s: volume %s: only ConfigMap and Secret volumes are expected", w, name)
+		}
+	}
+	t.Fatalf("%s: mount %s has no volume", w, name)
+	return nil
+}
+
+// project applies a volume's items (key -> path) the way the kubelet does.
+func project(t *testing.T, w workload, files map[string]string, items []corev1.KeyToPath) map[string]string {
+	t.Helper()
+	if len(items) == 0 {
+		return files
+	}
+	out := map[string]string{}
+	for _, it := range items {
+		d, ok := files[it.Key]
+		if !ok {
+			t.Fatalf("%s: volume item key %s does not exist", w, it.Key)
+		}
+		out[it.Path] = d
+	}
+	return out
+}
+
+type tlsPair struct{ cert, key string }
+
+// newTLSPair makes a throwaway self-signed certificate for TLS settings in rendered configs.
+func newTLSPair(t *testing.T) tlsPair {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "switchboard.example"},
+		DNSNames: []string{"switchboard.example"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tlsPair{
+		cert: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		key:  string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})),
+	}
+}
