@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -25,6 +26,12 @@ type testServer struct {
 
 func startServer(t *testing.T, mutate func(*Config)) *testServer {
 	t.Helper()
+	return startServerTLS(t, mutate, nil)
+}
+
+// startServerTLS starts a tracker whose listener speaks wss:// when tlsConf is set.
+func startServerTLS(t *testing.T, mutate func(*Config), tlsConf *tls.Config) *testServer {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Ops.Listen = "127.0.0.1:0"
@@ -38,7 +45,7 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, nil)
+	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, tlsConf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +59,11 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 		defer cancel()
 		_ = s.Shutdown(ctx)
 	})
-	return &testServer{Server: s, url: "ws://" + ln.Addr().String(), reg: reg}
+	scheme := "ws://"
+	if tlsConf != nil {
+		scheme = "wss://"
+	}
+	return &testServer{Server: s, url: scheme + ln.Addr().String(), reg: reg}
 }
 
 type client struct {
@@ -173,5 +184,130 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// refused reads switchboard_tracker_refused_total{reason} from the server's registry.
+func (ts *testServer) refused(t *testing.T, reason string) float64 {
+	t.Helper()
+	return ts.counter(t, "switchboard_tracker_refused_total", reason)
+}
+
+// counter reads a counter (optionally the child with label reason) from the server's registry.
+func (ts *testServer) counter(t *testing.T, name, reason string) float64 {
+	t.Helper()
+	mfs, err := ts.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := reason == ""
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "reason" && lp.GetValue() == reason {
+					match = true
+				}
+			}
+			if match {
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("metric %s{reason=%q} not found", name, reason)
+	return 0
+}
+
+// tryRecv returns the next data message within d, or false.
+func (c *client) tryRecv(d time.Duration) (map[string]any, bool) {
+	c.t.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	for {
+		b, op, err := wsutil.ReadServerData(c.nc)
+		if err != nil {
+			return nil, false
+		}
+		if op != ws.OpText && op != ws.OpBinary {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			c.t.Fatalf("server sent invalid JSON %q: %v", b, err)
+		}
+		return m, true
+	}
+}
+
+// announce sends an announce for peer in room with extra fields (nil values are left out).
+func (c *client) announce(room, peer string, extra map[string]any) {
+	c.t.Helper()
+	m := map[string]any{"action": "announce", "info_hash": room, "peer_id": peer}
+	for k, v := range extra {
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	c.send(m)
+}
+
+// join announces with no offers and returns the reply.
+func (c *client) join(room, peer string, extra map[string]any) map[string]any {
+	c.t.Helper()
+	c.announce(room, peer, extra)
+	r := c.recv()
+	if r["failure reason"] != nil {
+		c.t.Fatalf("join %q: %v", peer, r)
+	}
+	return r
+}
+
+// served asserts the client still gets answers: a scrape comes back.
+func (c *client) served() {
+	c.t.Helper()
+	c.send(map[string]any{"action": "scrape", "info_hash": id20("served-probe")})
+	r := c.recv()
+	if r["action"] != "scrape" || r["files"] == nil {
+		c.t.Fatalf("scrape after bad input: %v", r)
+	}
+}
+
+func waitForD(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readFrame reads one raw frame within d; op 0 when nothing came.
+func (c *client) readFrame(d time.Duration) (byte, []byte) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	h, err := ws.ReadHeader(c.nc)
+	if err != nil {
+		return 0, nil
+	}
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(c.nc, payload); err != nil {
+		return 0, nil
+	}
+	return byte(h.OpCode), payload
+}
+
+// writeFrame sends one masked frame, as a browser would.
+func (c *client) writeFrame(op byte, payload []byte) {
+	c.t.Helper()
+	f := ws.MaskFrameInPlace(ws.NewFrame(ws.OpCode(op), true, append([]byte(nil), payload...)))
+	if err := ws.WriteFrame(c.nc, f); err != nil {
+		c.t.Fatalf("write frame: %v", err)
 	}
 }
