@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tracker benchmark: the same load against the reference (bittorrent-tracker 11.2.3 on
-# Node), ours (cmd/tracker) and the bare forwarding floor (bench/wsfloor), in one run.
+# Node), ours (cmd/tracker) and the bare forwarding floor (bench/wsfloor: "floor" is its
+# epoll transport, "floor-goroutine" a goroutine per connection), in one run.
 #
 #   bench/tracker/run.sh                 all three, default sizes
 #   SERVERS="reference ours" bench/tracker/run.sh
@@ -24,7 +25,7 @@ if [ -z "${BENCH_LOCKED:-}" ]; then
   exec flock /tmp/switchboard-bench.lock "$0" "$@"
 fi
 
-SERVERS=${SERVERS:-"reference ours floor"}
+SERVERS=${SERVERS:-"reference ours floor floor-goroutine"}
 CONNS=${CONNS:-1000}
 IDLE_CONNS=${IDLE_CONNS:-19000}
 WARMUP=${WARMUP:-5s}
@@ -94,7 +95,10 @@ start_server() {
       "$OURS" > "$OUT/$name.log" 2>&1 &
       ;;
     floor)
-      "$WORK/wsfloor" -listen "127.0.0.1:$port" > "$OUT/$name.log" 2>&1 &
+      "$WORK/wsfloor" -transport epoll -listen "127.0.0.1:$port" > "$OUT/$name.log" 2>&1 &
+      ;;
+    floor-goroutine)
+      "$WORK/wsfloor" -transport goroutine -listen "127.0.0.1:$port" > "$OUT/$name.log" 2>&1 &
       ;;
   esac
   SERVER_PID=$!

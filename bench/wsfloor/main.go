@@ -12,9 +12,13 @@
 // it is the cost of the transport alone: the distance from it to a tracker's figure is
 // what the tracker's own work costs.
 //
-// Transport: gobwas/ws framing on net.Conn, one goroutine per connection, one write
-// syscall per message (no coalescing). It is the plain goroutine-per-connection design,
-// not the tracker's epoll transport (which is unexported in pkg/tracker).
+// Two transports (--transport):
+//   - epoll (default, epoll.go): event loops own the sockets after the handshake, read
+//     many frames per syscall and write each receiver's queued frames once per batch —
+//     the same design as the tracker's transport in pkg/tracker (which is unexported,
+//     so this is a separate, minimal implementation of it);
+//   - goroutine: gobwas/ws framing on net.Conn, a goroutine per connection, one write
+//     syscall per message: the plain design, for comparison.
 package main
 
 import (
@@ -30,6 +34,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -121,16 +126,29 @@ func (h *hub) pick(self *fconn, n int, rng *rand.Rand, dst []*fconn, idx []int) 
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8001", "address to listen on")
+	transport := flag.String("transport", "epoll", "epoll | goroutine")
+	loops := flag.Int("loops", runtime.GOMAXPROCS(0), "epoll: event loops")
 	flag.Parse()
+	if *transport != "epoll" && *transport != "goroutine" {
+		fmt.Fprintf(os.Stderr, "wsfloor: --transport=%q: want epoll or goroutine\n", *transport)
+		os.Exit(2)
+	}
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wsfloor:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("listening ws://%s\n", ln.Addr())
+	fmt.Printf("listening ws://%s (%s transport)\n", ln.Addr(), *transport)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-sig; _ = ln.Close() }()
+	if *transport == "epoll" {
+		if err := serveEpoll(ln, max(*loops, 1)); err != nil {
+			fmt.Fprintln(os.Stderr, "wsfloor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	h := &hub{}
 	for {
