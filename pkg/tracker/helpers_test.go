@@ -311,3 +311,12 @@ func (c *client) writeFrame(op byte, payload []byte) {
 		c.t.Fatalf("write frame: %v", err)
 	}
 }
+
+// writeFrameFin sends one masked frame with FIN as given (fragmentation tests).
+func (c *client) writeFrameFin(fin bool, op byte, payload []byte) {
+	c.t.Helper()
+	f := ws.MaskFrameInPlace(ws.NewFrame(ws.OpCode(op), fin, append([]byte(nil), payload...)))
+	if err := ws.WriteFrame(c.nc, f); err != nil {
+		c.t.Fatalf("write frame: %v", err)
+	}
+}

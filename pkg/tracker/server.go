@@ -165,6 +165,9 @@ func (s *Server) upgrade(nc net.Conn) (*conn, error) {
 	remote, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	var origin, xff string
 	var key netip.Prefix
+	// admitted: the connection holds a slot to give back on failure; counted: the refusal
+	// already has its reason in the metric.
+	var admitted, counted bool
 	u := ws.Upgrader{
 		OnHeader: func(k, v []byte) error {
 			switch {
@@ -179,22 +182,26 @@ func (s *Server) upgrade(nc net.Conn) (*conn, error) {
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			if len(s.origins) > 0 && !s.origins[origin] {
+				counted = true
 				s.metrics.refused.WithLabelValues(refusedOrigin).Inc()
 				return nil, ws.RejectConnectionError(ws.RejectionStatus(403), ws.RejectionReason("origin not allowed"))
 			}
 			ip := clientIP(remote.Addr(), xff, s.cfg.Trusted())
 			key = ipKey(ip)
 			if reason := s.admit(key); reason != "" {
+				counted = true
 				s.metrics.refused.WithLabelValues(reason).Inc()
 				return nil, ws.RejectConnectionError(ws.RejectionStatus(503), ws.RejectionReason("connection limit reached, try again later"))
 			}
+			admitted = true
 			return nil, nil
 		},
 	}
 	if _, err := u.Upgrade(nc); err != nil {
-		if key.IsValid() {
+		switch {
+		case admitted:
 			s.unadmit(key)
-		} else {
+		case !counted:
 			s.metrics.refused.WithLabelValues(refusedHandshake).Inc()
 		}
 		return nil, fmt.Errorf("websocket handshake: %w", err)
