@@ -33,7 +33,14 @@ type authenticator struct {
 	now        func() time.Time
 
 	mu       sync.Mutex
-	verified map[string]verifiedPassword // username → password that verified
+	verified map[memoKey]verifiedPassword
+}
+
+// memoKey: the same username can be minted under two secrets (same expiry second, same
+// id), so the memo is per client 5-tuple as well.
+type memoKey struct {
+	client   clientKey
+	username string
 }
 
 type verifiedPassword struct {
@@ -72,8 +79,10 @@ func (a *authenticator) handle(ra *turn.RequestAttributes) (string, []byte, bool
 	}
 	pw := pws[0]
 	if len(pws) > 1 {
-		if v, ok := a.lookup(ra.Username); ok && contains(pws, v) {
-			pw = v
+		if k, ok := keyOf(ra.SrcAddr); ok {
+			if v, ok := a.lookup(memoKey{k, ra.Username}); ok && contains(pws, v) {
+				pw = v
+			}
 		}
 	}
 	userID := id
@@ -97,20 +106,20 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (a *authenticator) lookup(username string) (string, bool) {
+func (a *authenticator) lookup(k memoKey) (string, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	v, ok := a.verified[username]
+	v, ok := a.verified[k]
 	return v.password, ok
 }
 
 // multiSecret reports whether observe has work to do.
 func (a *authenticator) multiSecret() bool { return a.secrets.Count() > 1 }
 
-// observe is called with every STUN request a listener reads, before pion handles it. It
-// does nothing unless several secrets are configured and the request carries a USERNAME
-// and MESSAGE-INTEGRITY; it never changes raw.
-func (a *authenticator) observe(raw []byte) {
+// observe is called with every STUN request a listener reads from src, before pion
+// handles it. It does nothing unless several secrets are configured and the request
+// carries a USERNAME and MESSAGE-INTEGRITY; it never changes raw.
+func (a *authenticator) observe(raw []byte, src clientKey) {
 	if !isSTUNRequest(raw) || !a.multiSecret() {
 		return
 	}
@@ -128,7 +137,12 @@ func (a *authenticator) observe(raw []byte) {
 	if err != nil {
 		return
 	}
-	if _, ok := a.lookup(username); ok {
+	k := memoKey{src, username}
+	verifies := func(pw string) bool {
+		// Check restores the header it adjusts, so raw is unchanged for pion.
+		return stun.MessageIntegrity(turn.GenerateAuthKey(username, a.realm, pw)).Check(msg) == nil
+	}
+	if pw, ok := a.lookup(k); ok && verifies(pw) {
 		return
 	}
 	pws, err := a.secrets.Passwords(username)
@@ -136,19 +150,18 @@ func (a *authenticator) observe(raw []byte) {
 		return
 	}
 	for _, pw := range pws {
-		// Check restores the header it adjusts, so raw is unchanged for pion.
-		if stun.MessageIntegrity(turn.GenerateAuthKey(username, a.realm, pw)).Check(msg) == nil {
-			a.remember(username, pw, exp)
+		if verifies(pw) {
+			a.remember(k, pw, exp)
 			return
 		}
 	}
 }
 
-func (a *authenticator) remember(username, pw string, exp time.Time) {
+func (a *authenticator) remember(k memoKey, pw string, exp time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.verified == nil {
-		a.verified = map[string]verifiedPassword{}
+		a.verified = map[memoKey]verifiedPassword{}
 	}
 	if len(a.verified) >= maxVerified {
 		// Drop what can no longer start an allocation or stay alive; if that is not
@@ -163,7 +176,7 @@ func (a *authenticator) remember(username, pw string, exp time.Time) {
 			clear(a.verified)
 		}
 	}
-	a.verified[username] = verifiedPassword{password: pw, expires: exp}
+	a.verified[k] = verifiedPassword{password: pw, expires: exp}
 }
 
 // isSTUNRequest: top two bits zero, magic cookie, request class (C1=C0=0).

@@ -50,8 +50,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // testConfig serves on loopback ephemeral ports and allows loopback peers.
 func testConfig() Config {
@@ -325,6 +329,26 @@ func (c *rawClient) request(method stun.Method, setters ...stun.Setter) (*stun.M
 	return nil, 0
 }
 
+// challenge sends an unauthenticated Allocate to learn the nonce and realm.
+func (c *rawClient) challenge() {
+	c.t.Helper()
+	msg, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), transportUDP())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.write(msg.Raw)
+	resp, err := c.readMessage()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var nonce stun.Nonce
+	var r stun.Realm
+	if nonce.GetFrom(resp) != nil || r.GetFrom(resp) != nil {
+		c.t.Fatal("challenge without NONCE/REALM")
+	}
+	c.nonce, c.realm = nonce.String(), r.String()
+}
+
 func (c *rawClient) allocate(extra ...stun.Setter) (*net.UDPAddr, int) {
 	c.t.Helper()
 	resp, code := c.request(stun.MethodAllocate, append([]stun.Setter{transportUDP()}, extra...)...)
@@ -383,3 +407,5 @@ func (c *rawClient) readData(timeout time.Duration) (payload []byte, viaChannel 
 	}
 	return nil, 0, errors.New("no data before the deadline")
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

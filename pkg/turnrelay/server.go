@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -88,9 +89,24 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if nsock == 0 {
 		nsock = runtime.GOMAXPROCS(0)
 	}
-	s.udp, err = listenUDP(cfg.Listen, nsock, cfg.UDP.ReadBufferBytes, cfg.UDP.WriteBufferBytes)
-	if err != nil {
-		return nil, err
+	var tcpLn net.Listener
+	// With port 0 the UDP port is picked first and TCP may find it taken: pick again.
+	for attempt := 0; ; attempt++ {
+		s.udp, err = listenUDP(cfg.Listen, nsock, cfg.UDP.ReadBufferBytes, cfg.UDP.WriteBufferBytes)
+		if err != nil {
+			return nil, err
+		}
+		if !cfg.TCP.Enabled {
+			break
+		}
+		tcpLn, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.udp[0].LocalAddr().String())
+		if err == nil {
+			break
+		}
+		s.closeSockets()
+		if !strings.HasSuffix(cfg.Listen, ":0") || attempt == 10 {
+			return nil, fmt.Errorf("TCP listener on %s (listen): %w", cfg.Listen, err)
+		}
 	}
 	s.dp = newDataplane(s.relays, s.policy, s.udp[0])
 	sc := turn.ServerConfig{
@@ -108,13 +124,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 			PermissionHandler:     s.permit,
 		})
 	}
-	if cfg.TCP.Enabled {
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.udp[0].LocalAddr().String())
-		if err != nil {
-			s.closeSockets()
-			return nil, fmt.Errorf("TCP listener on %s (listen): %w", cfg.Listen, err)
-		}
-		s.tcp = newTCPListener(ln, nil, cfg.TCP, s.auth, s.m, log)
+	if tcpLn != nil {
+		s.tcp = newTCPListener(tcpLn, nil, cfg.TCP, s.auth, s.m, log)
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
 			Listener: s.tcp, RelayAddressGenerator: s.relays, PermissionHandler: s.permit,
 		})

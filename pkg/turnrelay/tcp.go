@@ -68,7 +68,8 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 		} else {
 			inner = c
 		}
-		return &frameConn{Conn: inner, l: l, ip: ip, br: bufio.NewReaderSize(inner, 2048), first: true}, nil
+		key, _ := keyOf(c.RemoteAddr())
+		return &frameConn{Conn: inner, l: l, ip: ip, key: key, br: bufio.NewReaderSize(inner, 2048), first: true}, nil
 	}
 }
 
@@ -110,6 +111,7 @@ type frameConn struct {
 	net.Conn
 	l     *tcpListener
 	ip    netip.Addr
+	key   clientKey
 	br    *bufio.Reader
 	first bool
 	rest  int // bytes still to pass through of a frame larger than the caller's buffer
@@ -153,7 +155,7 @@ func (c *frameConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	if hdr[0]&0xc0 == 0 {
-		c.l.auth.observe(p[:size])
+		c.l.auth.observe(p[:size], c.key)
 	}
 	return size, nil
 }

@@ -81,7 +81,7 @@ func (s *udpSocket) ReadFrom(p []byte) (int, net.Addr, error) {
 				continue
 			}
 		} else {
-			s.auth.observe(p[:n])
+			s.auth.observe(p[:n], clientKey{addr: ap})
 		}
 		return n, s.addr(ap), nil
 	}
