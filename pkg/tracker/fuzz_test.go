@@ -3,7 +3,6 @@ package tracker
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -144,7 +143,7 @@ func newCoreServer(tb testing.TB, mutate func(*Config)) *Server {
 		mutate(&cfg)
 	}
 	reg := NewMemory(cfg.Limits.PeersPerSwarm, cfg.Limits.Swarms, cfg.Limits.SwarmsPerConn)
-	return &Server{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), registry: reg,
+	return &Server{cfg: cfg, log: slog.New(slog.DiscardHandler), registry: reg,
 		metrics: newMetrics(prometheus.NewRegistry(), reg), intervalSeconds: int(cfg.AnnounceInterval.Seconds())}
 }
 

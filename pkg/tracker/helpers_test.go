@@ -45,7 +45,7 @@ func startServerTLS(t *testing.T, mutate func(*Config), tlsConf *tls.Config) *te
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, tlsConf)
+	s, err := New(cfg, slog.New(slog.DiscardHandler), reg, tlsConf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +85,11 @@ func dial(t *testing.T, url string) *client {
 func dialErr(url string, header map[string]string) (*client, error) {
 	d := ws.Dialer{Timeout: 5 * time.Second}
 	if header != nil {
-		h := ws.HandshakeHeaderHTTP{}
 		hh := make(map[string][]string)
 		for k, v := range header {
 			hh[k] = []string{v}
 		}
-		h = ws.HandshakeHeaderHTTP(hh)
-		d.Header = h
+		d.Header = ws.HandshakeHeaderHTTP(hh)
 	}
 	nc, _, _, err := d.Dial(context.Background(), url)
 	if err != nil {

@@ -464,11 +464,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	var b batch
+	var tlsWG sync.WaitGroup
 	bye := closePayload(closeGoingAway, "server shutting down")
 	for _, c := range s.allConns() {
+		if c.fd < 0 {
+			tlsWG.Go(func() { goodbyeTLS(c, bye) })
+			continue
+		}
 		c.queueFrame(opClose, bye, &b)
 	}
 	b.flush()
+	tlsWG.Wait()
 	for _, c := range s.allConns() {
 		c.kill()
 	}
@@ -498,4 +504,20 @@ stopLoops:
 		_ = unix.Close(l.epfd)
 	}
 	return nil
+}
+
+// goodbyeTLS writes what is queued and the close frame straight to a TLS connection: queued
+// through its writer goroutine, the frame would lose the race with the kill that follows.
+func goodbyeTLS(c *conn, bye []byte) {
+	c.mu.Lock()
+	if c.closed || c.dead {
+		c.mu.Unlock()
+		return
+	}
+	out := appendFrameHeader(c.out, opClose, len(bye))
+	out = append(out, bye...)
+	c.out = nil
+	c.mu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.nc.Write(out)
 }
