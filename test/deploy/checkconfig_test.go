@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"os/exec"
@@ -70,7 +71,8 @@ func TestShippedConfigsCheck(t *testing.T) {
 			cmd := exec.Command(bin, "--config="+bad, "--check-config")
 			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, baseEnv(daemon)...)
 			out, err := cmd.CombinedOutput()
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "no_such_key") {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "no_such_key") {
 				t.Errorf("want exit 2 naming no_such_key, got %v:\n%s", err, out)
 			}
 		})

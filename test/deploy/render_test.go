@@ -138,7 +138,7 @@ func stripComments(doc []byte) []byte {
 // TestStrictDecoderRejects proves the decoder is not vacuous: typos and wrong types fail.
 func TestStrictDecoderRejects(t *testing.T) {
 	tests := []struct{ name, doc string }{
-		{"unknown field", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports:\n    - {port: 80, protocl: TCP}\n"},
+		{"unknown field", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports:\n    - {port: 80, portt: 80}\n"},
 		{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: \"two\"}\n"},
 		{"duplicate field", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\ndata: {c: d}\n"},
 		{"unknown kind", "apiVersion: v1\nkind: Servise\nmetadata: {name: x}\n"},

@@ -225,6 +225,9 @@ spec:
         # Ops on the node's cluster address only, not on every interface of the host.
         - name: SWITCHBOARD_TURND_OPS_LISTEN
           value: {{ printf "$(HOST_IP):%d" (int $v.opsPort) | quote }}
+        # Relay sockets on the node address, not whichever global address the host lists first.
+        - name: SWITCHBOARD_TURND_RELAY_IP
+          value: "$(HOST_IP)"
         {{- end }}
         - name: SWITCHBOARD_TURND_RELAY_PUBLIC_IP
           value: {{ .publicIP | default "$(HOST_IP)" | quote }}
