@@ -1,0 +1,160 @@
+package tracker
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// TestConcurrentSessions runs many clients at once through announce → offer → answer on the
+// real transport (with -race this checks the event loops, batching and registry together),
+// then closes everything and checks nothing is left behind.
+func TestConcurrentSessions(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(c *Config) { c.Limits.MessagesPerSecond = 100000 })
+	const clients, rounds = 24, 15
+	var offersIn, answersIn, failures atomic.Int64
+	var wg sync.WaitGroup
+	conns := make([]*client, clients)
+	for i := range conns {
+		conns[i] = dial(t, s.url)
+	}
+	for i, c := range conns {
+		wg.Go(func() {
+			room := id20(fmt.Sprintf("room%d", i%3))
+			self := id20(fmt.Sprintf("peer%d", i))
+			for r := range rounds {
+				msg := js(map[string]any{"action": "announce", "info_hash": room, "peer_id": self, "numwant": 2,
+					"offers": offerList(fmt.Sprintf("%d-%d-", i, r), 2)})
+				if err := wsutil.WriteClientText(c.nc, []byte(msg)); err != nil {
+					failures.Add(1)
+					return
+				}
+				// Read until our reply; answer every offer that arrives meanwhile.
+				for {
+					_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+					b, _, err := wsutil.ReadServerData(c.nc)
+					if err != nil {
+						failures.Add(1)
+						return
+					}
+					m := map[string]any{}
+					if err := json.Unmarshal(b, &m); err != nil || m["failure reason"] != nil {
+						failures.Add(1)
+						return
+					}
+					switch {
+					case m["offer"] != nil:
+						offersIn.Add(1)
+						ans := js(map[string]any{"action": "announce", "info_hash": m["info_hash"], "peer_id": self,
+							"to_peer_id": m["peer_id"], "offer_id": m["offer_id"], "answer": map[string]any{"type": "answer", "sdp": "x"}})
+						if err := wsutil.WriteClientText(c.nc, []byte(ans)); err != nil {
+							failures.Add(1)
+							return
+						}
+						continue
+					case m["answer"] != nil:
+						answersIn.Add(1)
+						continue
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d client sessions failed", failures.Load())
+	}
+	if offersIn.Load() == 0 || answersIn.Load() == 0 {
+		t.Fatalf("offers %d answers %d received", offersIn.Load(), answersIn.Load())
+	}
+	if got := s.counter(t, "switchboard_tracker_announces_total", ""); got < clients*rounds {
+		t.Fatalf("announces_total %v", got)
+	}
+	for _, c := range conns {
+		_ = c.nc.Close()
+	}
+	waitFor(t, "all connections and swarms released", func() bool {
+		return s.Connections() == 0 && s.Totals() == Totals{}
+	})
+	if got := s.counter(t, "switchboard_tracker_connections", ""); got != 0 {
+		t.Fatalf("connections gauge %v", got)
+	}
+	if got := s.counter(t, "switchboard_tracker_connections_accepted_total", ""); got != clients {
+		t.Fatalf("connections_accepted_total %v", got)
+	}
+}
+
+func TestNonWebSocketRequestRefused(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	url := "http://" + strings.TrimPrefix(s.url, "ws://") + "/announce"
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		_ = resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Fatalf("plain HTTP got %d", resp.StatusCode)
+		}
+	}
+	waitFor(t, "bad handshake counted", func() bool { return s.refused(t, refusedHandshake) == 1 })
+	dial(t, s.url).served()
+}
+
+func TestClientIP(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	proxy, outsider := netip.MustParseAddr("10.1.1.1"), netip.MustParseAddr("192.0.2.9")
+	tests := []struct {
+		name   string
+		remote netip.Addr
+		xff    string
+		want   string
+	}{
+		{"no header", proxy, "", "10.1.1.1"},
+		{"untrusted remote ignores header", outsider, ",198.51.100.1", "192.0.2.9"},
+		{"trusted proxy", proxy, ",198.51.100.1", "198.51.100.1"},
+		{"rightmost untrusted wins over a spoofed left part", proxy, ",6.6.6.6, 198.51.100.1", "198.51.100.1"},
+		{"proxy chain skipped", proxy, ",198.51.100.1, 10.2.2.2,10.3.3.3", "198.51.100.1"},
+		{"two headers", proxy, ",198.51.100.1,10.2.2.2", "198.51.100.1"},
+		{"garbage stops the walk", proxy, ",198.51.100.1, bogus", "10.1.1.1"},
+		{"only proxies", proxy, ",10.2.2.2", "10.2.2.2"},
+		{"IPv6 client", proxy, ", 2001:db9::1 ", "2001:db9::1"},
+		{"IPv4-mapped trusted remote", netip.MustParseAddr("::ffff:10.1.1.1"), ",198.51.100.1", "198.51.100.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := clientIP(tt.remote, tt.xff, trusted); got.String() != tt.want {
+				t.Fatalf("clientIP = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	// IPv6 clients share a per-IP budget per /64.
+	a, b := ipKey(netip.MustParseAddr("2001:db8:1:2::1")), ipKey(netip.MustParseAddr("2001:db8:1:2:ffff::9"))
+	if a != b || ipKey(netip.MustParseAddr("::ffff:192.0.2.1")) != netip.MustParsePrefix("192.0.2.1/32") {
+		t.Fatalf("ipKey: %s %s", a, b)
+	}
+}
+
+// TestPingFromClientAnswered: a client's ping gets a pong with the same payload.
+func TestPingFromClientAnswered(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	c := dial(t, s.url)
+	c.writeFrame(byte(ws.OpPing), []byte("are you there"))
+	if op, payload := c.readFrame(3 * time.Second); op != opPong || string(payload) != "are you there" {
+		t.Fatalf("got op %d %q", op, payload)
+	}
+}
