@@ -153,15 +153,32 @@ func TestStrictDecoderRejects(t *testing.T) {
 	}
 }
 
-// TestHelmLint runs helm lint --strict for every value set.
+// minKubeVersion is the oldest release Chart.yaml's kubeVersion admits; the chart must lint
+// and render there too (every API it uses is GA there: policy/v1, autoscaling/v2, endPort).
+const minKubeVersion = "1.29.0"
+
+// TestHelmLint runs helm lint --strict for every value set, at the pinned release and at the
+// chart's minimum, and checks that an older cluster is refused.
 func TestHelmLint(t *testing.T) {
 	helm := helmBin(t)
-	for _, vs := range valueSets(t) {
-		t.Run(vs.name, func(t *testing.T) {
-			if _, err := run(repoRoot(t), nil, helm, helmArgs(vs, "lint", "--strict", "--kube-version", kubeVersion, chartDir(t))...); err != nil {
-				t.Error(err)
-			}
-		})
+	for _, kv := range []string{kubeVersion, minKubeVersion} {
+		for _, vs := range valueSets(t) {
+			t.Run(kv+"/"+vs.name, func(t *testing.T) {
+				if _, err := run(repoRoot(t), nil, helm, helmArgs(vs, "lint", "--strict", "--kube-version", kv, chartDir(t))...); err != nil {
+					t.Error(err)
+				}
+				out, err := run(repoRoot(t), nil, helm, helmArgs(vs, "template", release, chartDir(t), "--kube-version", kv)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := decodeAll(out); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	if _, err := run(repoRoot(t), nil, helm, "template", release, chartDir(t), "--kube-version", "1.28.0"); err == nil {
+		t.Error("the chart renders for Kubernetes 1.28, below its kubeVersion; keep Chart.yaml and minKubeVersion in step")
 	}
 }
 
