@@ -208,6 +208,14 @@ func runLoad(cfg *config) error {
 			}
 			lc.w = w
 			cnt.connected.Add(1)
+			// Start together once all are open: a server busy with the first connections'
+			// load would otherwise time out the handshakes of the last ones.
+			select {
+			case <-allDialed:
+			case <-runCtx.Done():
+				w.close()
+				return
+			}
 			if err := lc.run(runCtx); err != nil && runCtx.Err() == nil {
 				cnt.dropped.Add(1)
 			}
