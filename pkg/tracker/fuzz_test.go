@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -195,5 +197,30 @@ func FuzzFrames(f *testing.F) {
 		w.b.conns = w.b.conns[:0]
 		s.registry.DropConn(c)
 		_ = c.nc.Close()
+	})
+}
+
+// FuzzClientIP: X-Forwarded-For is attacker-controlled text; parsing it never panics and
+// yields either the remote address or an address that appears in the header.
+func FuzzClientIP(f *testing.F) {
+	for _, s := range []string{",198.51.100.1", ",6.6.6.6, 198.51.100.1,10.0.0.1", ", 2001:db8::1 ", ",,,", ",bogus", ",\t10.1.1.1\t"} {
+		f.Add(s)
+	}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}
+	remote := netip.MustParseAddr("127.0.0.1")
+	f.Fuzz(func(t *testing.T, xff string) {
+		got := clientIP(remote, xff, trusted)
+		if got != remote && !strings.Contains(xff, got.String()) && !strings.Contains(strings.ToLower(xff), got.String()) {
+			// ParseAddr normalises spellings (zones, zero-padding), so fall back to re-parsing parts.
+			found := false
+			for part := range strings.SplitSeq(xff, ",") {
+				if a, err := netip.ParseAddr(strings.Trim(part, " \t")); err == nil && a == got {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("clientIP(%q) = %s, not in the header", xff, got)
+			}
+		}
 	})
 }
