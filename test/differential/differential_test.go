@@ -148,6 +148,12 @@ func compare(t *testing.T, ref, ours *session) {
 			t.Errorf("peer %s received differently:\nreference:\n  %s\nours:\n  %s", k, strings.Join(r, "\n  "), strings.Join(o, "\n  "))
 		}
 	}
+	// Where the reference names the info_hash in a failure, ours must too.
+	for i, ih := range ref.failIH {
+		if ih != "" && (i >= len(ours.failIH) || ours.failIH[i] != ih) {
+			t.Errorf("failure reply %d (%s): the reference names info_hash %s, ours does not", i, ref.reasons[i], ih)
+		}
+	}
 	if !reflect.DeepEqual(ref.reasons, ours.reasons) {
 		t.Logf("failure reasons (not compared):\nreference: %q\nours:      %q", ref.reasons, ours.reasons)
 	}

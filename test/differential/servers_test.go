@@ -113,8 +113,8 @@ func startOurs(t *testing.T) tracker {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-exited; err != nil && !t.Failed() {
-			t.Logf("our tracker: %v", err) // killed by the cancel: expected
+		if err := <-exited; err != nil && t.Failed() {
+			t.Logf("our tracker ended: %v", err)
 		}
 		if t.Failed() {
 			t.Logf("our tracker's log:\n%s", logs.String())

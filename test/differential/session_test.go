@@ -33,6 +33,7 @@ type session struct {
 
 	record  map[string][]string // peer (or "any of X,Y") -> "step: normalized message"
 	reasons []string            // failure reasons, compared only loosely
+	failIH  []string            // per failure reply: the info_hash it names, or ""
 }
 
 type sentOffer struct {
@@ -281,6 +282,11 @@ func (s *session) normalize(to string, m message) string {
 			s.t.Errorf("ours: failure reply to %s without \"action\": %s", to, m.raw)
 		}
 		s.reasons = append(s.reasons, fmt.Sprintf("%s: %v", to, r))
+		ih := ""
+		if id, ok := v["info_hash"].(string); ok {
+			ih = s.label(id)
+		}
+		s.failIH = append(s.failIH, ih)
 		return "failure"
 	}
 	for _, k := range []string{"peer_id", "info_hash", "to_peer_id"} {
