@@ -45,7 +45,7 @@ type Configured interface {
 type Spec[T any] struct {
 	Name     string
 	Defaults T
-	Run func(ctx context.Context, cfg T, env *Env) error
+	Run      func(ctx context.Context, cfg T, env *Env) error
 }
 
 // Main runs a daemon to completion and returns the process exit code: 0 after a clean drain,
@@ -59,29 +59,29 @@ func Main[T any, PT interface {
 		return 0
 	}
 	if flags.Version {
-		fmt.Fprintf(stdout, "%s %s\n", spec.Name, Version)
+		_, _ = fmt.Fprintf(stdout, "%s %s\n", spec.Name, Version)
 		return 0
 	}
 	if err != nil {
 		var inv *config.InvalidError
 		if errors.As(err, &inv) {
-			fmt.Fprintf(stderr, "%s: %d configuration problem(s):\n", spec.Name, len(inv.Problems))
+			_, _ = fmt.Fprintf(stderr, "%s: %d configuration problem(s):\n", spec.Name, len(inv.Problems))
 			for _, p := range inv.Problems {
-				fmt.Fprintf(stderr, "  %s\n", p)
+				_, _ = fmt.Fprintf(stderr, "  %s\n", p)
 			}
 		} else {
-			fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+			_, _ = fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
 		}
 		return 2
 	}
 	if flags.CheckConfig {
-		fmt.Fprintln(stdout, "config OK")
+		_, _ = fmt.Fprintln(stdout, "config OK")
 		return 0
 	}
 	common := PT(&cfg).CommonConfig()
 	logger, err := NewLogger(stderr, common.Log.Level, common.Log.Format)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		_, _ = fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
 		return 2
 	}
 	logger = logger.With("component", spec.Name)
@@ -103,7 +103,7 @@ func Main[T any, PT interface {
 // Run must set env.Health ready once it serves and return after draining when ctx ends.
 func Serve[T any](ctx context.Context, name, opsListen string, cfg T, logger *slog.Logger, hup <-chan os.Signal,
 	run func(context.Context, T, *Env) error) error {
-	opsLn, err := net.Listen("tcp", opsListen)
+	opsLn, err := new(net.ListenConfig).Listen(ctx, "tcp", opsListen)
 	if err != nil {
 		return fmt.Errorf("ops listener on %s (ops.listen): %w", opsListen, err)
 	}

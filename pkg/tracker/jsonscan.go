@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"encoding/binary"
 	"errors"
 	"unicode/utf8"
 )
@@ -60,6 +61,13 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	start := s.i
 	s.i++
 	for s.i < len(s.b) {
+		// Skip 8 plain bytes at a time: SDP strings are long runs with nothing to check.
+		for s.i+8 <= len(s.b) && plain8(binary.LittleEndian.Uint64(s.b[s.i:])) {
+			s.i += 8
+		}
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -297,4 +305,20 @@ func unhex(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plain8 reports whether none of the 8 bytes in v is a quote, a backslash, a control character
+// or non-ASCII (the classic "has zero byte" bit tricks, exact for these tests).
+func plain8(v uint64) bool {
+	ctl := (v - lsb*0x20) & ^v & msb
+	quote := v ^ (lsb * '"')
+	quote = (quote - lsb) & ^quote & msb
+	bs := v ^ (lsb * '\\')
+	bs = (bs - lsb) & ^bs & msb
+	return (ctl | quote | bs | v&msb) == 0
 }

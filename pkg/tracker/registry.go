@@ -53,12 +53,11 @@ type announceArgs struct {
 
 // Refusals from the registry; the tracker turns them into failure replies.
 var (
-	ErrSwarmFull      = errors.New("swarm is full")
-	ErrTooManySwarms  = errors.New("too many swarms on this connection")
-	ErrTrackerFull    = errors.New("tracker holds too many swarms")
-	errUnknownPeer    = errors.New("no peer with that to_peer_id in this swarm")
-	errAnswerSelf     = errors.New("answer addressed to self")
-	errRegistryClosed = errors.New("registry closed")
+	ErrSwarmFull     = errors.New("swarm is full")
+	ErrTooManySwarms = errors.New("too many swarms on this connection")
+	ErrTrackerFull   = errors.New("tracker holds too many swarms")
+	errUnknownPeer   = errors.New("no peer with that to_peer_id in this swarm")
+	errAnswerSelf    = errors.New("answer addressed to self")
 )
 
 // peer is one membership: a peer_id in one swarm, bound to the connection that announced it last.
@@ -87,14 +86,12 @@ const shardCount = 32
 
 // Memory is the in-process Registry, sharded by info_hash so the event loops rarely contend.
 type Memory struct {
-	shards         [shardCount]shard
-	maxPeers       int
-	maxSwarms      int
-	maxConnSwarms  int
-	mu             sync.Mutex // guards swarmCount across shards
-	swarmCount     int
-	onPeerRemoved  func(n int)
-	onSwarmRemoved func(n int)
+	shards        [shardCount]shard
+	maxPeers      int
+	maxSwarms     int
+	maxConnSwarms int
+	mu            sync.Mutex // guards swarmCount across shards
+	swarmCount    int
 }
 
 type shard struct {

@@ -178,7 +178,7 @@ func (d *decoder) object(r *request) error {
 			return err
 		}
 		d.scratch = unquote(d.scratch[:0], key, esc)
-		if err := d.field(r, string(d.scratch)); err != nil {
+		if err := d.field(r, d.scratch); err != nil {
 			return err
 		}
 		if s.peek() == ',' {
@@ -191,18 +191,18 @@ func (d *decoder) object(r *request) error {
 
 // field decodes one top-level member. Unknown members (uploaded, downloaded, trackerid...)
 // are skipped, as the reference does.
-func (d *decoder) field(r *request, key string) error {
+func (d *decoder) field(r *request, key []byte) error {
 	s := &d.s
-	switch key {
+	switch string(key) { // no allocation: the compiler compares in place
 	case "action":
 		str, ok, err := d.stringValue()
 		if err != nil {
 			return err
 		}
 		switch {
-		case ok && str == "announce":
+		case ok && string(str) == "announce":
 			r.action = actionAnnounce
-		case ok && str == "scrape":
+		case ok && string(str) == "scrape":
 			r.action = actionScrape
 		default:
 			d.setFail(r, reasonInvalidAction)
@@ -249,13 +249,13 @@ func (d *decoder) field(r *request, key string) error {
 		}
 		switch {
 		case !ok: // null or a non-string: the reference treats a missing event as update
-		case str == "started":
+		case string(str) == "started":
 			r.event = eventStarted
-		case str == "stopped":
+		case string(str) == "stopped":
 			r.event = eventStopped
-		case str == "completed":
+		case string(str) == "completed":
 			r.event = eventCompleted
-		case str == "update", str == "empty", str == "paused", str == "":
+		case string(str) == "update", string(str) == "empty", string(str) == "paused", len(str) == 0:
 			r.event = eventUpdate
 		default:
 			d.setFail(r, reasonInvalidEvent)
@@ -320,18 +320,19 @@ func (d *decoder) field(r *request, key string) error {
 }
 
 // stringValue reads a string into scratch; ok is false (and the value skipped) for non-strings.
-func (d *decoder) stringValue() (string, bool, error) {
+// The result is valid until the next use of scratch.
+func (d *decoder) stringValue() ([]byte, bool, error) {
 	s := &d.s
 	if s.peek() != '"' {
 		_, err := s.value(0)
-		return "", false, err
+		return nil, false, err
 	}
 	raw, esc, err := s.str()
 	if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
 	d.scratch = unquote(d.scratch[:0], raw, esc)
-	return string(d.scratch), true, nil
+	return d.scratch, true, nil
 }
 
 func (d *decoder) idValue() (ID, bool, error) {

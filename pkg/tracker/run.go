@@ -23,7 +23,7 @@ func Run(ctx context.Context, cfg Config, env *daemon.Env) error {
 		}
 		tlsConf = certs.TLSConfig()
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (listen): %w", cfg.Listen, err)
 	}
