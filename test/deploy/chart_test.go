@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -438,6 +439,11 @@ func checkSelectors(t *testing.T, r rendered, ws []workload) {
 			if !matchesPods(func(l map[string]string) bool { return labelSelects(v.Spec.Selector, l) }) {
 				t.Errorf("PodDisruptionBudget %s selects no pods", v.Name)
 			}
+			if v.Spec.MinAvailable != nil {
+				if n := minReplicas(r, ws, v.Spec.Selector); v.Spec.MinAvailable.IntValue() >= n {
+					t.Errorf("PodDisruptionBudget %s: minAvailable %s with %d replica(s) blocks every node drain", v.Name, v.Spec.MinAvailable.String(), n)
+				}
+			}
 		case *networkingv1.NetworkPolicy:
 			if !matchesPods(func(l map[string]string) bool { return labelSelects(&v.Spec.PodSelector, l) }) {
 				t.Errorf("NetworkPolicy %s selects no pods", v.Name)
@@ -510,4 +516,27 @@ func parentKey(k string, known map[string]bool) string {
 		}
 	}
 	return ""
+}
+
+// minReplicas is the fewest pods the Deployments a selector matches may run (the HPA's
+// minReplicas where one scales them).
+func minReplicas(r rendered, ws []workload, sel *metav1.LabelSelector) int {
+	n := 0
+	for _, w := range ws {
+		if w.kind != "Deployment" || !labelSelects(sel, w.labels) {
+			continue
+		}
+		switch {
+		case w.replicas != nil:
+			n += int(*w.replicas)
+		default:
+			n++ // Kubernetes' default, unless an HPA says otherwise
+			for _, o := range r.objects {
+				if h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler); ok && h.Spec.ScaleTargetRef.Name == w.name && h.Spec.MinReplicas != nil {
+					n += int(*h.Spec.MinReplicas) - 1
+				}
+			}
+		}
+	}
+	return n
 }
