@@ -55,7 +55,9 @@ func (s *Server) announce(c *conn, r *request, w *worker, now int64) {
 		c.queueFrame(opText, w.reply, &w.b)
 		return
 	}
-	args := announceArgs{infoHash: r.infoHash, peerID: r.peerID, seeder: r.seeder, now: now / 1e9}
+	// "completed" makes a seeder whatever left says, as in the reference.
+	seeder := r.seeder || r.event == eventCompleted
+	args := announceArgs{infoHash: r.infoHash, peerID: r.peerID, seeder: seeder, now: now / 1e9}
 	if r.answer != nil {
 		args.answerTo = &r.toPeerID
 	} else {
