@@ -402,9 +402,27 @@ func TestFailureRepliesCarryAction(t *testing.T) {
 
 func TestServerPingsAndClosesIdle(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, func(c *Config) { c.PingInterval, c.IdleTimeout = time.Second, 2*time.Second })
-	silent := dial(t, s.url) // never reads, so never answers pings
-	alive := dial(t, s.url)
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ws", true: "wss"}[secure], func(t *testing.T) {
+			t.Parallel()
+			testPingsAndIdle(t, secure)
+		})
+	}
+}
+
+func testPingsAndIdle(t *testing.T, secure bool) {
+	mutate := func(c *Config) { c.PingInterval, c.IdleTimeout = time.Second, 2*time.Second }
+	var s *testServer
+	dialAny := func() *client { return dial(t, s.url) }
+	if secure {
+		srvConf, cliConf := selfSigned(t)
+		s = startServerTLS(t, mutate, srvConf)
+		dialAny = func() *client { return dialTLS(t, s.url, cliConf) }
+	} else {
+		s = startServer(t, mutate)
+	}
+	silent := dialAny() // never reads, so never answers pings
+	alive := dialAny()
 	alive.join(id20("room"), id20("alive"), nil)
 	silent.join(id20("room"), id20("silent"), nil)
 	pings := 0

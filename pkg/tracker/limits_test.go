@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -329,9 +330,9 @@ func TestMessageRateLimit(t *testing.T) {
 }
 
 // dialSlowReader connects with a tiny receive buffer so the server's writes back up quickly.
-func dialSlowReader(t *testing.T, url string) *client {
+func dialSlowReader(t *testing.T, url string, tlsConf *tls.Config) *client {
 	t.Helper()
-	d := ws.Dialer{Timeout: 5 * time.Second, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := ws.Dialer{Timeout: 5 * time.Second, TLSConfig: tlsConf, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
@@ -352,14 +353,34 @@ func dialSlowReader(t *testing.T, url string) *client {
 
 func TestSlowReaderDropped(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, func(c *Config) {
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ws", true: "wss"}[secure], func(t *testing.T) {
+			t.Parallel()
+			testSlowReaderDropped(t, secure)
+		})
+	}
+}
+
+func testSlowReaderDropped(t *testing.T, secure bool) {
+	mutate := func(c *Config) {
 		c.Limits.MessagesPerSecond = 100000
 		c.Limits.SendQueueBytes = 2 * c.Limits.MessageBytes
-	})
+	}
+	var s *testServer
+	var cliConf *tls.Config
+	dialAny := func() *client { return dial(t, s.url) }
+	if secure {
+		var srvConf *tls.Config
+		srvConf, cliConf = selfSigned(t)
+		s = startServerTLS(t, mutate, srvConf)
+		dialAny = func() *client { return dialTLS(t, s.url, cliConf) }
+	} else {
+		s = startServer(t, mutate)
+	}
 	room := id20("slow")
-	slow := dialSlowReader(t, s.url)
+	slow := dialSlowReader(t, s.url, cliConf)
 	slow.join(room, id20("slow"), nil)
-	sender, other := dial(t, s.url), dial(t, s.url)
+	sender, other := dialAny(), dialAny()
 	sender.join(room, id20("sender"), nil)
 	other.join(id20("elsewhere"), id20("other"), nil)
 	offer := `{"type":"offer","sdp":"` + strings.Repeat("s", 60<<10) + `"}`
