@@ -158,3 +158,51 @@ func TestPingFromClientAnswered(t *testing.T) {
 		t.Fatalf("got op %d %q", op, payload)
 	}
 }
+
+// TestFramesSplitAcrossReads writes several frames (a 30 KB one, a fragmented one, a ping)
+// as one byte stream cut at awkward places, so headers, masks and payloads arrive in pieces
+// across many reads: the partial-frame buffer must reassemble all of it.
+func TestFramesSplitAcrossReads(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	c := dial(t, s.url)
+	scrape := func(pad int) []byte {
+		return []byte(`{"action":"scrape","info_hash":"` + id20(fmt.Sprint(pad)) + `","pad":"` + strings.Repeat("p", pad) + `"}`)
+	}
+	var stream []byte
+	frame := func(fin bool, op ws.OpCode, p []byte) {
+		stream = append(stream, maskedFrame(fin, op, p)...)
+	}
+	frame(true, ws.OpText, scrape(1))
+	frame(true, ws.OpText, scrape(30000)) // 16-bit length
+	frame(true, ws.OpText, scrape(70))    // crosses the 125-byte short form
+	big := scrape(2000)
+	frame(false, ws.OpText, big[:3])
+	frame(true, ws.OpPing, []byte("p"))
+	frame(false, ws.OpContinuation, big[3:1000])
+	frame(true, ws.OpContinuation, big[1000:])
+	frame(true, ws.OpText, scrape(2))
+	cuts := []int{1, 1, 3, 2, 9, 1, 500, 4095, 4097, 1, 7, 16384, 2, 65536}
+	go func() {
+		for i := 0; len(stream) > 0; i++ {
+			n := min(cuts[i%len(cuts)], len(stream))
+			if _, err := c.nc.Write(stream[:n]); err != nil {
+				return
+			}
+			stream = stream[n:]
+			if i < 40 {
+				time.Sleep(time.Millisecond) // separate reads on the server side (not a correctness wait)
+			}
+		}
+	}()
+	for _, want := range []int{1, 30000, 70, 2000, 2} {
+		op, payload := c.readFrame(5 * time.Second)
+		if op == opPong {
+			op, payload = c.readFrame(5 * time.Second)
+		}
+		var m struct{ Files map[string]any }
+		if op != opText || json.Unmarshal(payload, &m) != nil || m.Files[id20(fmt.Sprint(want))] == nil {
+			t.Fatalf("want the reply for pad %d, got op %d %.200q", want, op, payload)
+		}
+	}
+}
