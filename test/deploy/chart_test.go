@@ -220,49 +220,69 @@ func secretMountedAt(spec corev1.PodSpec, c corev1.Container, file string) (secr
 // TestChartPortsMatchConfigs: the ports the chart opens are the ports the daemons listen on:
 // container ports against the rendered config, and both against configs/<daemon>.yaml.
 func TestChartPortsMatchConfigs(t *testing.T) {
+	forEachContainer(t, func(t *testing.T, r rendered, w workload, c corev1.Container, cfg map[string]any) {
+		d := daemonOf(c)
+		ports := map[string]int32{}
+		for _, p := range c.Ports {
+			ports[p.Name] = p.ContainerPort
+			if w.spec.HostNetwork && p.HostPort != p.ContainerPort {
+				t.Errorf("%s: hostNetwork port %s: hostPort %d != containerPort %d", w, p.Name, p.HostPort, p.ContainerPort)
+			}
+		}
+		shipped, haveShipped := shippedConfig(t, d)
+		keys := map[string]string{"listen": publicPortName[d], "ops.listen": "ops"}
+		if _, ok := ports["turns"]; ok {
+			keys["tls.listen"] = "turns"
+		}
+		for key, portName := range keys {
+			v, ok := lookup(cfg, key)
+			// An environment override wins over the file, as in the daemon.
+			for _, e := range c.Env {
+				if e.Name == "SWITCHBOARD_"+strings.ToUpper(d)+"_"+strings.ToUpper(strings.ReplaceAll(key, ".", "_")) {
+					v, ok = e.Value, true
+				}
+			}
+			if !ok {
+				t.Errorf("%s: rendered config has no %s", w, key)
+				continue
+			}
+			got, err := portOf(v)
+			if err != nil {
+				t.Errorf("%s: %s: %v", w, key, err)
+			}
+			if ports[portName] != got {
+				t.Errorf("%s: %s port %d but container port %s is %d", w, key, got, portName, ports[portName])
+			}
+			if !haveShipped {
+				continue
+			}
+			sv, _ := lookup(shipped, key)
+			want, err := portOf(sv)
+			if err != nil {
+				t.Errorf("configs/%s.yaml %s: %v", d, key, err)
+			}
+			if got != want && r.set.name == "default" && key != "tls.listen" {
+				t.Errorf("%s: %s port %d, configs/%s.yaml says %d", w, key, got, d, want)
+			}
+		}
+	})
+	for _, r := range renderAll(t) {
+		t.Run(r.set.name, func(t *testing.T) { checkServicesTargetPods(t, r) })
+	}
+}
+
+// forEachContainer runs fn for every container of every value set, with its parsed config.
+func forEachContainer(t *testing.T, fn func(t *testing.T, r rendered, w workload, c corev1.Container, cfg map[string]any)) {
+	t.Helper()
 	for _, r := range renderAll(t) {
 		t.Run(r.set.name, func(t *testing.T) {
 			cms := configMaps(r.objects)
 			for _, w := range workloads(r.objects) {
 				for _, c := range w.spec.Containers {
-					d := daemonOf(c)
 					_, cfg := containerConfig(t, w, c, cms)
-					ports := map[string]int32{}
-					for _, p := range c.Ports {
-						ports[p.Name] = p.ContainerPort
-						if w.spec.HostNetwork && p.HostPort != p.ContainerPort {
-							t.Errorf("%s: hostNetwork port %s: hostPort %d != containerPort %d", w, p.Name, p.HostPort, p.ContainerPort)
-						}
-					}
-					shipped, haveShipped := shippedConfig(t, d)
-					for key, portName := range map[string]string{"listen": publicPortName[d], "ops.listen": "ops"} {
-						v, ok := lookup(cfg, key)
-						if !ok {
-							t.Errorf("%s: rendered config has no %s", w, key)
-							continue
-						}
-						got, err := portOf(v)
-						if err != nil {
-							t.Errorf("%s: %s: %v", w, key, err)
-						}
-						if ports[portName] != got {
-							t.Errorf("%s: %s port %d but container port %s is %d", w, key, got, portName, ports[portName])
-						}
-						if !haveShipped {
-							continue
-						}
-						sv, _ := lookup(shipped, key)
-						want, err := portOf(sv)
-						if err != nil {
-							t.Errorf("configs/%s.yaml %s: %v", d, key, err)
-						}
-						if got != want && r.set.name == "default" {
-							t.Errorf("%s: %s port %d, configs/%s.yaml says %d", w, key, got, d, want)
-						}
-					}
+					fn(t, r, w, c, cfg)
 				}
 			}
-			checkServicesTargetPods(t, r)
 		})
 	}
 }
@@ -482,30 +502,22 @@ func checkSelectors(t *testing.T, r rendered, ws []workload) {
 // TestChartConfigKeysExist: the chart renders only keys the daemon's own documented config
 // has (unknown keys stop a daemon at start).
 func TestChartConfigKeysExist(t *testing.T) {
-	for _, r := range renderAll(t) {
-		t.Run(r.set.name, func(t *testing.T) {
-			cms := configMaps(r.objects)
-			for _, w := range workloads(r.objects) {
-				for _, c := range w.spec.Containers {
-					d := daemonOf(c)
-					shipped, ok := shippedConfig(t, d)
-					if !ok {
-						t.Logf("configs/%s.yaml does not exist yet; key check skipped", d)
-						continue
-					}
-					_, cfg := containerConfig(t, w, c, cms)
-					known, got := map[string]bool{}, map[string]bool{}
-					flatKeys("", shipped, known)
-					flatKeys("", cfg, got)
-					for k := range got {
-						if !known[k] && !known[parentKey(k, known)] {
-							t.Errorf("%s renders %s, which configs/%s.yaml does not document", w, k, d)
-						}
-					}
-				}
+	forEachContainer(t, func(t *testing.T, _ rendered, w workload, c corev1.Container, cfg map[string]any) {
+		d := daemonOf(c)
+		shipped, ok := shippedConfig(t, d)
+		if !ok {
+			t.Logf("configs/%s.yaml does not exist yet; key check skipped", d)
+			return
+		}
+		known, got := map[string]bool{}, map[string]bool{}
+		flatKeys("", shipped, known)
+		flatKeys("", cfg, got)
+		for k := range got {
+			if !known[k] && !known[parentKey(k, known)] {
+				t.Errorf("%s renders %s, which configs/%s.yaml does not document", w, k, d)
 			}
-		})
-	}
+		}
+	})
 }
 
 // parentKey finds a documented map key above k (e.g. a free-form map); "" if none.
