@@ -1,0 +1,69 @@
+package deploy
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestHealthcheckAgainstDaemon: the image's HEALTHCHECK probe reports a real daemon healthy
+// while it serves and unhealthy once it has stopped, and the daemon drains to exit 0 on
+// SIGTERM (what docker stop and the kubelet send).
+func TestHealthcheckAgainstDaemon(t *testing.T) {
+	probe := daemonBin(t, "healthcheck")
+	tracker := daemonBin(t, "tracker")
+	ops := freePort(t)
+	url := "http://127.0.0.1:" + strconv.Itoa(ops) + "/healthz"
+	cmd := exec.Command(tracker, "--listen=127.0.0.1:0", "--ops.listen=127.0.0.1:"+strconv.Itoa(ops))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+	}()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for exec.Command(probe, "--url="+url, "--timeout=1s").Run() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("healthcheck never reported the tracker healthy at %s", url)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("tracker exited early: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tracker did not exit 0 after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tracker did not stop within 30s of SIGTERM")
+	}
+	if err := exec.Command(probe, "--url="+url, "--timeout=1s").Run(); err == nil {
+		t.Error("healthcheck reports a stopped daemon healthy")
+	}
+}
+
+// freePort asks the kernel for an unused loopback port (the daemon needs a fixed one to be
+// probed at; the window between close and reuse is tiny).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}
