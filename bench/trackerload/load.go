@@ -40,7 +40,11 @@ func (lc *loadConn) run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, lc.w.close)
 	defer stop()
 	defer lc.w.close()
-	if err := lc.announce(); err != nil {
+	if lc.cfg.pace > 0 {
+		// Spread the first announces over one period: started together, a thousand
+		// connections would announce in lockstep bursts and measure the burst.
+		lc.next = time.Now().Add(time.Duration(lc.rng.Int64N(int64(lc.cfg.pace))))
+	} else if err := lc.announce(); err != nil {
 		return err
 	}
 	for ctx.Err() == nil {
