@@ -242,3 +242,29 @@ func TestNoGoroutineLeak(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestShutdownCutsStalledHandshakes: a client that connects and never sends its handshake
+// must not hold Shutdown past its context (handshake_timeout is 10 s by default).
+func TestShutdownCutsStalledHandshakes(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	var d net.Dialer
+	nc, err := d.DialContext(t.Context(), "tcp", strings.TrimPrefix(s.url, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = nc.Close() }()
+	waitFor(t, "handshake pending", func() bool { return s.pending.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Shutdown took %v with a stalled handshake", took)
+	}
+	if n := s.pending.Load(); n != 0 {
+		t.Fatalf("%d handshakes still pending", n)
+	}
+}

@@ -39,8 +39,10 @@ type Server struct {
 	perIP     map[netip.Prefix]int
 	tlsConns  map[*conn]struct{}
 	listeners map[net.Listener]struct{}
-	count     int
-	closing   bool
+	// handshaking are accepted sockets still in the HTTP/TLS handshake: Shutdown cuts them short.
+	handshaking map[net.Conn]struct{}
+	count       int
+	closing     bool
 
 	pending  atomic.Int64
 	wg       sync.WaitGroup // handshakes, TLS readers and the sweeper
@@ -60,6 +62,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, tlsConf *tls.C
 		perIP:           map[netip.Prefix]int{},
 		tlsConns:        map[*conn]struct{}{},
 		listeners:       map[net.Listener]struct{}{},
+		handshaking:     map[net.Conn]struct{}{},
 		stop:            make(chan struct{}),
 	}
 	for _, o := range cfg.Origins {
@@ -116,7 +119,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			_ = nc.Close()
 			continue
 		}
+		// A client that never finishes its handshake must not hold a descriptor. The deadline is
+		// set before registering, so Shutdown's shorter one is never overwritten.
+		_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			s.pending.Add(-1)
+			_ = nc.Close()
+			return nil
+		}
+		s.handshaking[nc] = struct{}{}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go s.handshake(nc)
 	}
 }
@@ -130,6 +145,11 @@ func (s *Server) isClosing() bool {
 func (s *Server) handshake(nc net.Conn) {
 	defer s.wg.Done()
 	defer s.pending.Add(-1)
+	defer func() {
+		s.mu.Lock()
+		delete(s.handshaking, nc)
+		s.mu.Unlock()
+	}()
 	c, err := s.upgrade(nc)
 	if err != nil {
 		_ = nc.Close()
@@ -155,8 +175,6 @@ func (s *Server) handshake(nc net.Conn) {
 // upgrade runs the HTTP handshake with a deadline, checks Origin and limits, and hands back a
 // conn owning either a raw non-blocking descriptor (plain) or the TLS connection.
 func (s *Server) upgrade(nc net.Conn) (*conn, error) {
-	// A client that never finishes its handshake must not hold a descriptor.
-	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	var tc *tls.Conn
 	if s.tlsConf != nil {
 		tc = tls.Server(nc, s.tlsConf)
@@ -461,6 +479,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing = true
 	for ln := range s.listeners {
 		_ = ln.Close()
+	}
+	// A stalled handshake would otherwise hold wg.Wait below for handshake_timeout, past ctx.
+	for nc := range s.handshaking {
+		_ = nc.SetDeadline(time.Now())
 	}
 	s.mu.Unlock()
 	var b batch
