@@ -83,27 +83,33 @@ func TestShippedConfigsCheck(t *testing.T) {
 // kubelet would start it: its args and env ($(VAR) expanded, downward API filled in), with
 // its ConfigMap and Secret volumes written to a temporary directory standing in for the
 // mount paths. Secrets the operator provides (existingSecret, TLS) get realistic stand-ins.
+// Nodes may have IPv4 or IPv6 addresses; both must give a valid config.
 func TestChartConfigsCheck(t *testing.T) {
-	for _, r := range renderAll(t) {
-		t.Run(r.set.name, func(t *testing.T) {
-			for _, w := range workloads(r.objects) {
-				for _, c := range w.spec.Containers {
-					t.Run(w.name, func(t *testing.T) {
-						args, env := simulatePod(t, r, w, c)
-						checkConfig(t, daemonOf(c), args, env)
-					})
+	for _, family := range []string{"ipv4", "ipv6"} {
+		for _, r := range renderAll(t) {
+			t.Run(family+"/"+r.set.name, func(t *testing.T) {
+				for _, w := range workloads(r.objects) {
+					for _, c := range w.spec.Containers {
+						t.Run(w.name, func(t *testing.T) {
+							args, env := simulatePod(t, r, w, c, downward[family])
+							checkConfig(t, daemonOf(c), args, env)
+						})
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
 // downward gives the pod fields the chart uses stand-in values (documentation addresses).
-var downward = map[string]string{"status.hostIP": "192.0.2.10", "status.podIP": "192.0.2.20"}
+var downward = map[string]map[string]string{
+	"ipv4": {"status.hostIP": "192.0.2.10", "status.podIP": "192.0.2.20"},
+	"ipv6": {"status.hostIP": "2001:db8::10", "status.podIP": "2001:db8::20"},
+}
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
-func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container) (args, env []string) {
+func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container, fields map[string]string) (args, env []string) {
 	t.Helper()
 	root := t.TempDir()
 	cms, secs := configMaps(r.objects), secrets(r.objects)
@@ -136,7 +142,7 @@ func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container) (args
 		val := e.Value
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
-			v, ok := downward[e.ValueFrom.FieldRef.FieldPath]
+			v, ok := fields[e.ValueFrom.FieldRef.FieldPath]
 			if !ok {
 				t.Fatalf("%s: env %s: no stand-in for fieldRef %s", w, e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}

@@ -222,9 +222,10 @@ spec:
         - name: HOST_IP
           valueFrom:
             fieldRef: {fieldPath: status.hostIP}
-        # Ops on the node's cluster address only, not on every interface of the host.
+        # Ops on the node's cluster address only, not on every interface of the host
+        # (brackets keep an IPv6 node address a valid host:port; IPv4 accepts them too).
         - name: SWITCHBOARD_TURND_OPS_LISTEN
-          value: {{ printf "$(HOST_IP):%d" (int $v.opsPort) | quote }}
+          value: {{ printf "[$(HOST_IP)]:%d" (int $v.opsPort) | quote }}
         # Relay sockets on the node address, not whichever global address the host lists first.
         - name: SWITCHBOARD_TURND_RELAY_IP
           value: "$(HOST_IP)"
