@@ -255,3 +255,59 @@ func TestComposeConfigsCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestComposePrometheusTargets: the monitoring profile scrapes every daemon's ops port on
+// host loopback, where compose publishes it (or where turnd, on the host network, binds it).
+func TestComposePrometheusTargets(t *testing.T) {
+	p := composeProject(t)
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `json:"job_name"`
+			StaticConfigs []struct {
+				Targets []string          `json:"targets"`
+				Labels  map[string]string `json:"labels"`
+			} `json:"static_configs"`
+		} `json:"scrape_configs"`
+	}
+	if err := yamlUnmarshal(string(data), &cfg); err != nil {
+		t.Fatalf("deploy/prometheus.yml: %v", err)
+	}
+	targets := map[string]string{}
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, tg := range st.Targets {
+				targets[tg] = st.Labels["component"]
+			}
+		}
+	}
+	prom, _ := p.GetService("prometheus")
+	if prom.NetworkMode != "host" {
+		t.Fatalf("prometheus must share the host network to reach 127.0.0.1 targets")
+	}
+	for name, s := range p.Services {
+		d := daemonOfCommand(s.Command)
+		shipped, ok := shippedConfig(t, d)
+		if d == "" || !ok {
+			continue
+		}
+		ops := effectivePort(t, shipped, s, d, "ops.listen")
+		host := ops // host networking: the daemon's own port
+		if s.NetworkMode != "host" {
+			host = 0
+			for _, port := range s.Ports {
+				if port.Target == uint32(ops) && port.HostIP == "127.0.0.1" {
+					n, _ := strconv.Atoi(port.Published)
+					host = int32(n)
+				}
+			}
+		}
+		target := "127.0.0.1:" + strconv.Itoa(int(host))
+		if c, ok := targets[target]; !ok || c != name {
+			t.Errorf("%s: prometheus.yml has no target %s labelled component=%s (targets: %v)", name, target, name, targets)
+		}
+	}
+}
