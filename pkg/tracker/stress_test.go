@@ -206,3 +206,46 @@ func TestFramesSplitAcrossReads(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeOffersToSmallReceiveBuffer forwards offers that fill a whole 80 KiB message (so the
+// forwarded frame needs the 64-bit length form) to a client whose receive buffer is tiny: the
+// server's writes stop on EAGAIN and resume on EPOLLOUT, and every byte arrives intact.
+func TestLargeOffersToSmallReceiveBuffer(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(c *Config) { c.Limits.MessagesPerSecond = 1000; c.Limits.MessageBytes = 80 << 10 })
+	room := id20("large")
+	recv := dialSlowReader(t, s.url, nil)
+	recv.join(room, id20("recv"), nil)
+	sender := dial(t, s.url)
+	head := `{"action":"announce","info_hash":"` + room + `","peer_id":"` + id20("sender") + `","offers":[{"offer_id":"oXX","offer":{"sdp":"`
+	tail := `"}}]}`
+	const offers = 8
+	sdps := make([]string, offers)
+	for i := range offers {
+		// Different content per offer, sized so the whole message is exactly the size limit.
+		sdps[i] = strings.Repeat(string(rune('a'+i)), s.cfg.Limits.MessageBytes-len(head)-len(tail))
+		sender.sendRaw(strings.Replace(head, "XX", fmt.Sprintf("%02d", i), 1) + sdps[i] + tail)
+		if r := sender.recv(); r["failure reason"] != nil {
+			t.Fatalf("announce %d: %v", i, r)
+		}
+	}
+	for i := range offers {
+		b := recv.recvRaw()
+		if len(b) <= 0xFFFF {
+			t.Fatalf("forwarded message is %d bytes; want it over 65535 to cover the 64-bit length", len(b))
+		}
+		var m struct {
+			Offer   struct{ SDP string }
+			OfferID string `json:"offer_id"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.OfferID != fmt.Sprintf("o%02d", i) || m.Offer.SDP != sdps[i] {
+			t.Fatalf("offer %d arrived as %q with %d sdp bytes, changed", i, m.OfferID, len(m.Offer.SDP))
+		}
+	}
+	if got := s.refused(t, refusedSlowReader); got != 0 {
+		t.Fatalf("a reader within the send queue was dropped")
+	}
+}
