@@ -8,13 +8,15 @@ ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
-# Dependencies first so source edits reuse the module download layer.
+# Dependencies first so source edits reuse the module download; BuildKit cache mounts keep
+# modules and compiled packages between builds without putting them in a layer.
 COPY go.mod go.sum ./
-RUN go mod download && go mod verify
+RUN --mount=type=cache,target=/go/pkg/mod go mod download && go mod verify
 COPY . .
 ARG VERSION=dev
 # Static, reproducible binaries: no cgo (distroless/static has no libc), no local paths.
-RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
       -ldflags "-s -w -X github.com/switchboard-p2p/switchboard/pkg/daemon.Version=${VERSION}" \
       -o /out/ ./cmd/...
 
