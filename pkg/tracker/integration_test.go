@@ -216,7 +216,7 @@ func TestEventsAndCounts(t *testing.T) {
 		{"completed makes a seeder", map[string]any{"event": "completed", "left": 0}, 1, 1},
 		{"paused keeps it", map[string]any{"event": "paused", "left": 0}, 1, 1},
 		{"absent event, left null is a seeder", map[string]any{"left": "null-placeholder"}, 1, 1},
-		{"absent event and left is a leecher", nil, 0, 2},
+		{"a seeder stays one without left (as the reference)", nil, 1, 1},
 		{"trystero passive left 0", map[string]any{"left": 0, "numwant": 3, "offers": []any{}}, 1, 1},
 		{"stopped removes", map[string]any{"event": "stopped"}, 0, 1},
 		{"update after stop rejoins", map[string]any{"event": "update"}, 0, 2},

@@ -153,15 +153,12 @@ func (m *Memory) Announce(owner *conn, a *announceArgs, dst []Endpoint) (Counts,
 		p.owner.disown(p)
 		p.owner = owner
 	}
-	if p.seeder != a.seeder {
-		if a.seeder {
-			sw.seeders++
-			sh.seeds++
-		} else {
-			sw.seeders--
-			sh.seeds--
-		}
-		p.seeder = a.seeder
+	// Once a seeder, always a seeder while the peer lives, as in the reference: an update
+	// without left (trystero sends none) must not turn it back into a leecher.
+	if a.seeder && !p.seeder {
+		sw.seeders++
+		sh.seeds++
+		p.seeder = true
 	}
 	p.seen = a.now
 

@@ -238,17 +238,18 @@ func TestRegistryCountsAndScrape(t *testing.T) {
 	if got := seed("b", true); got != (Counts{2, 0}) {
 		t.Fatalf("completed: %+v", got)
 	}
-	if got := seed("a", false); got != (Counts{1, 1}) {
-		t.Fatalf("back to leecher: %+v", got)
+	// As in the reference, a seeder stays one: trystero's updates carry no left.
+	if got := seed("a", false); got != (Counts{2, 0}) {
+		t.Fatalf("seeder must stay a seeder: %+v", got)
 	}
 	got := f.m.Scrape([]ID{rid("room"), rid("none")}, nil)
-	if !slices.Equal(got, []Counts{{1, 1}, {0, 0}}) {
+	if !slices.Equal(got, []Counts{{2, 0}, {0, 0}}) {
 		t.Fatalf("scrape %+v", got)
 	}
-	if tot := f.m.Totals(); tot != (Totals{Swarms: 1, Peers: 2, Seeders: 1}) {
+	if tot := f.m.Totals(); tot != (Totals{Swarms: 1, Peers: 2, Seeders: 2}) {
 		t.Fatalf("totals %+v", tot)
 	}
-	if got := f.m.Leave(c, rid("room"), rid("b")); got != (Counts{0, 1}) {
+	if got := f.m.Leave(c, rid("room"), rid("b")); got != (Counts{1, 0}) {
 		t.Fatalf("leave: %+v", got)
 	}
 	if got := f.m.Leave(c, rid("none"), rid("b")); got != (Counts{}) {

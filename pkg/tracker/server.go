@@ -158,15 +158,27 @@ func (s *Server) handshake(nc net.Conn) {
 	s.metrics.accepted.Inc()
 	s.metrics.connections.Inc()
 	c.lastRead.Store(time.Now().Unix())
+	// Registration and Shutdown's "closing" flag share s.mu: a connection either is visible to
+	// Shutdown's sweeps or sees closing here, so none can slip in after the loops stop.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.release()
+		return
+	}
+	err = nil
 	if c.nc != nil {
+		s.tlsConns[c] = struct{}{}
 		s.wg.Add(1)
 		go c.tlsWriter()
 		go s.tlsReader(c)
-		return
+	} else {
+		l := s.loops[s.next.Add(1)%uint32(len(s.loops))]
+		c.loop = l
+		err = l.add(c)
 	}
-	l := s.loops[s.next.Add(1)%uint32(len(s.loops))]
-	c.loop = l
-	if err := l.add(c); err != nil {
+	s.mu.Unlock()
+	if err != nil {
 		s.log.Error("registering a connection with the event loop failed", "err", err)
 		c.release()
 	}
@@ -229,9 +241,6 @@ func (s *Server) upgrade(nc net.Conn) (*conn, error) {
 	if tc != nil {
 		c.nc = tc
 		c.wake = make(chan struct{}, 1)
-		s.mu.Lock()
-		s.tlsConns[c] = struct{}{}
-		s.mu.Unlock()
 		return c, nil
 	}
 	fd, err := dupFD(nc)
