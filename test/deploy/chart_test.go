@@ -107,6 +107,22 @@ func TestChartNoSecretInConfigMaps(t *testing.T) {
 					}
 				}
 			}
+			// Nor in a pod's literal environment, where kubectl describe shows it.
+			for _, w := range workloads(r.objects) {
+				for _, c := range w.spec.Containers {
+					for _, e := range c.Env {
+						secretish := strings.Contains(e.Name, "SECRETS") || strings.Contains(e.Name, "API_KEYS")
+						if secretish && !strings.HasSuffix(e.Name, "_FILE") && e.ValueFrom == nil {
+							t.Errorf("%s: env %s carries a literal value; use a secretKeyRef", w, e.Name)
+						}
+						for _, v := range values {
+							if strings.Contains(e.Value, v) {
+								t.Errorf("%s: env %s contains a Secret's value", w, e.Name)
+							}
+						}
+					}
+				}
+			}
 			for _, cm := range configMaps(r.objects) {
 				for key, data := range cm.Data {
 					for _, v := range values {
