@@ -19,6 +19,7 @@ type Config struct {
 	PingInterval     time.Duration `mapstructure:"ping_interval"`
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
+	MessageTimeout   time.Duration `mapstructure:"message_timeout"`
 	DrainTimeout     time.Duration `mapstructure:"drain_timeout"`
 	FullScrape       bool          `mapstructure:"full_scrape"`
 	EventLoops       int           `mapstructure:"event_loops"`
@@ -66,6 +67,7 @@ func DefaultConfig() Config {
 		PingInterval:     30 * time.Second,
 		IdleTimeout:      120 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
+		MessageTimeout:   10 * time.Second,
 		DrainTimeout:     5 * time.Second,
 		Limits: Limits{
 			MessageBytes:      64 << 10,
@@ -104,6 +106,7 @@ func (c *Config) Validate(p *config.Problems) {
 		p.Addf("idle_timeout", c.IdleTimeout, "longer than ping_interval (%v), so a live client can answer a ping", c.PingInterval)
 	}
 	config.CheckRange(p, "handshake_timeout", c.HandshakeTimeout, 100*time.Millisecond, time.Minute)
+	config.CheckRange(p, "message_timeout", c.MessageTimeout, time.Second, 10*time.Minute)
 	config.CheckRange(p, "drain_timeout", c.DrainTimeout, 0, 10*time.Minute)
 	config.CheckRange(p, "event_loops", c.EventLoops, 0, 256)
 	l := c.Limits

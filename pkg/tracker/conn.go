@@ -21,6 +21,9 @@ type conn struct {
 	lastErr int64 // unix seconds of the last throttled-failure reply
 
 	lastRead atomic.Int64 // unix seconds; read by the idle sweeper
+	// incompleteSince is when the connection started holding an incomplete message (0: none);
+	// a client trickling a frame must not pin up to message_bytes for ever.
+	incompleteSince atomic.Int64
 
 	mu       sync.Mutex
 	fd       int      // raw socket for the epoll transport, -1 otherwise
@@ -105,6 +108,16 @@ func (c *conn) queueFrame(op byte, payload []byte, b *batch) bool {
 		b.add(c)
 	}
 	return true
+}
+
+// noteIncomplete records whether a partial frame or fragmented message is held after a read.
+func (c *conn) noteIncomplete(holding bool, now int64) {
+	switch since := c.incompleteSince.Load(); {
+	case holding && since == 0:
+		c.incompleteSince.Store(now)
+	case !holding && since != 0:
+		c.incompleteSince.Store(0)
+	}
 }
 
 // kill asks the reader side to close the connection; safe from any goroutine.

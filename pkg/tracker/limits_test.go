@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -501,4 +502,26 @@ func TestBadFramesAndFloods(t *testing.T) {
 		}
 		waitFor(t, "floods rate limited", func() bool { return s.refused(t, refusedRate) > 100 })
 	})
+}
+
+// TestStalledMessageClosed: a client that sends only part of a frame cannot pin its buffer.
+func TestStalledMessageClosed(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(c *Config) {
+		c.PingInterval = time.Second
+		c.IdleTimeout = time.Minute
+		c.MessageTimeout = time.Second
+	})
+	staller, other := dial(t, s.url), dial(t, s.url)
+	// A masked text frame header announcing 1000 bytes, then only 10 of them.
+	hdr := []byte{0x81, 0x80 | 126, 0x03, 0xE8, 1, 2, 3, 4}
+	if _, err := staller.nc.Write(append(hdr, make([]byte, 10)...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "message_timeout refusal counted", func() bool { return s.refused(t, refusedStalled) >= 1 })
+	_ = staller.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(staller.nc); err != nil {
+		t.Fatalf("the stalled connection was not closed: %v", err)
+	}
+	other.join(id20("stall"), id20("o"), nil)
 }

@@ -163,6 +163,7 @@ func (l *loop) read(c *conn, now int64) {
 		default:
 			c.partial = append(make([]byte, 0, len(rest)+4096), rest...)
 		}
+		c.noteIncomplete(len(c.partial) > 0 || c.frag != nil, now)
 		if len(c.partial) == 0 && n < len(l.buf) {
 			return
 		}

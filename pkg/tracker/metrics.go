@@ -21,11 +21,12 @@ const (
 	refusedUnknownPeer = "answer_unknown_peer"
 	refusedFullScrape  = "full_scrape_disabled"
 	refusedIdle        = "idle_timeout"
+	refusedStalled     = "message_timeout"
 )
 
 var allRefusals = []string{refusedInvalid, refusedProtocol, refusedTooBig, refusedRate, refusedOffers,
 	refusedSlowReader, refusedConnections, refusedPerIP, refusedHandshakes, refusedOrigin, refusedHandshake,
-	refusedSwarmFull, refusedConnSwarms, refusedTrackerFull, refusedUnknownPeer, refusedFullScrape, refusedIdle}
+	refusedSwarmFull, refusedConnSwarms, refusedTrackerFull, refusedUnknownPeer, refusedFullScrape, refusedIdle, refusedStalled}
 
 type metrics struct {
 	connections prometheus.Gauge

@@ -412,6 +412,7 @@ func (s *Server) tlsReader(c *conn) {
 				break
 			}
 			buf = buf[:copy(buf, buf[used:])]
+			c.noteIncomplete(len(buf) > 0 || c.frag != nil, time.Now().Unix())
 		}
 		if err != nil {
 			break
@@ -436,9 +437,14 @@ func (s *Server) sweep() {
 		now := time.Now().Unix()
 		idle := int64(s.cfg.IdleTimeout / time.Second)
 		quiet := int64(s.cfg.PingInterval / time.Second)
+		stall := int64(s.cfg.MessageTimeout / time.Second)
 		for _, c := range s.allConns() {
 			last := c.lastRead.Load()
+			since := c.incompleteSince.Load()
 			switch {
+			case since != 0 && now-since >= stall:
+				s.metrics.refused.WithLabelValues(refusedStalled).Inc()
+				c.kill()
 			case now-last >= idle:
 				// Browsers answer pings by themselves; a connection that did not is gone.
 				s.metrics.refused.WithLabelValues(refusedIdle).Inc()
