@@ -86,6 +86,15 @@ func script(s *session) {
 	s.step("B offers 5 into S1: A and D get one each, C has left", "B", func() {
 		s.announce("B", idB, s1, ann{event: "update", offers: 5})
 	}, map[string][]string{"B": kinds("reply"), "A": kinds("offer"), "D": kinds("offer")})
+	s.step("D answers B's offer naming S3, where B is not: nothing is delivered", "D", func() {
+		o := s.lastOffer["D"]
+		s.peers["D"].send(map[string]any{"action": "announce", "info_hash": s3, "peer_id": idD,
+			"to_peer_id": o["peer_id"], "offer_id": o["offer_id"],
+			"answer": map[string]any{"type": "answer", "sdp": "wrong swarm"}})
+	}, nil)
+	s.step("D scrapes S3: did the answer join D to it?", "D", func() {
+		s.peers["D"].send(map[string]any{"action": "scrape", "info_hash": s3})
+	}, map[string][]string{"D": kinds("scrape")})
 	s.step("D pauses", "D", func() {
 		s.announce("D", idD, s1, ann{event: "paused", left: 50, offers: 0})
 	}, map[string][]string{"D": kinds("reply")})
@@ -94,7 +103,7 @@ func script(s *session) {
 	}, map[string][]string{"D": kinds("reply")})
 
 	s.closePeer("D")
-	s.scrapeUntil("D closed: S1 keeps A and B", "B", s1, map[string][2]int{"S1": {1, 1}})
+	s.scrapeUntil("D closed: S1 keeps A and B, S3 is empty", "B", []string{s1, s3}, map[string][2]int{"S1": {1, 1}, "S3": {0, 0}})
 	s.closePeer("A")
 	s.scrapeUntil("A closed: gone from S1 and S2", "B", []string{s1, s2}, map[string][2]int{"S1": {0, 1}, "S2": {0, 1}})
 }
