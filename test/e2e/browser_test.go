@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browserTools are the outside tools every browser scenario needs.
+func browserTools(t *testing.T) string {
+	t.Helper()
+	node := testtool.Require(t, "node")
+	testtool.RequireFile(t, chromiumPath, "apt-get install chromium (.ci/run does)")
+	dir := filepath.Join(testtool.RepoRoot(), "test/e2e")
+	for _, m := range []string{"playwright-core", "@trystero-p2p/torrent", "@trystero-p2p/core"} {
+		testtool.RequireFile(t, filepath.Join(dir, "node_modules", m, "package.json"), "run `npm ci --ignore-scripts` in test/e2e")
+	}
+	return node
+}
+
+// candidate and pair mirror what room.js reports from getStats().
+type candidate struct {
+	CandidateType string `json:"candidateType"`
+	Address       string `json:"address"`
+	Port          int    `json:"port"`
+	Protocol      string `json:"protocol"`
+	RelayProtocol string `json:"relayProtocol"`
+	URL           string `json:"url"`
+}
+
+type pair struct {
+	State  string     `json:"state"`
+	Local  *candidate `json:"local"`
+	Remote *candidate `json:"remote"`
+}
+
+// result is the driver's one JSON line.
+type result struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+	Sent  string `json:"sent"`
+	Got   *struct {
+		Size   int    `json:"size"`
+		SHA256 string `json:"sha256"`
+	} `json:"got"`
+	BinaryMs int64 `json:"binaryMs"`
+	Pairs    []*pair
+	Peers    []int `json:"peers"`
+	Pages    []struct {
+		Peers      int      `json:"peers"`
+		JoinErrors []string `json:"joinErrors"`
+		Failed     int      `json:"failed"`
+	} `json:"pages"`
+	Video *struct {
+		FramesDecoded int `json:"framesDecoded"`
+		Width         int `json:"width"`
+		Height        int `json:"height"`
+	} `json:"video"`
+	raw string
+}
+
+// drive runs one driver.mjs scenario with a time limit and returns its result.
+func drive(t *testing.T, node string, s *suite, scenario string, limit time.Duration, pages []string, extra map[string]any) result {
+	t.Helper()
+	spec := map[string]any{"scenario": scenario, "pages": pages, "chromium": chromiumPath,
+		"timeoutMs": limit.Milliseconds(), "control": s.pages.URL + "/control"}
+	for k, v := range extra {
+		spec[k] = v
+	}
+	b, _ := json.Marshal(spec)
+	ctx, cancel := context.WithTimeout(t.Context(), limit+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "driver.mjs", string(b))
+	cmd.Dir = filepath.Join(testtool.RepoRoot(), "test/e2e")
+	// Chromium writes to ~/.config and ~/.cache whatever the profile: keep that in the test's
+	// scratch directory.
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home+"/config", "XDG_CACHE_HOME="+home+"/cache")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("%s: driver ran %s", scenario, time.Since(start).Round(time.Millisecond))
+	var r result
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	r.raw = lines[len(lines)-1]
+	if jerr := json.Unmarshal([]byte(r.raw), &r); jerr != nil {
+		t.Fatalf("%s: driver failed (%v) without a result:\n%s\n%s", scenario, err, stdout.String(), tail(stderr.String(), 200))
+	}
+	if !r.OK {
+		t.Fatalf("%s: %s\nresult: %s\nbrowser console:\n%s", scenario, r.Error, r.raw, tail(stderr.String(), 200))
+	}
+	return r
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// assertRelayed checks that a connection's selected pair runs through turnd: a local relay
+// candidate obtained from turnd's address, on the relay's address.
+func assertRelayed(t *testing.T, s *suite, p *pair) {
+	t.Helper()
+	if p == nil || p.Local == nil || p.Remote == nil {
+		t.Fatalf("no selected candidate pair in getStats(): %+v", p)
+	}
+	if p.Local.CandidateType != "relay" || p.Remote.CandidateType != "relay" {
+		t.Errorf("selected pair is %s→%s, want relay→relay", p.Local.CandidateType, p.Remote.CandidateType)
+	}
+	if !strings.Contains(p.Local.URL, s.turnAddr) {
+		t.Errorf("local relay candidate came from %q, want turnd at %s", p.Local.URL, s.turnAddr)
+	}
+	if p.Local.Address != "127.0.0.1" {
+		t.Errorf("local relay candidate address %s, want turnd's relay.ip 127.0.0.1", p.Local.Address)
+	}
+}
+
+const binaryBytes = 16 << 20
+
+func TestBrowsers(t *testing.T) {
+	node := browserTools(t)
+
+	for _, shape := range []struct{ name, path, shape string }{
+		{"two peers, trystero ice-servers", "/v1/ice-servers", "ice-servers"},
+		{"two peers, ChitChatter get-config", "/api/get-config", "get-config"},
+	} {
+		t.Run(shape.name, func(t *testing.T) {
+			s := startSuite(t, suiteOpts{allowLoopback: true})
+			before := s.turnd.metric(t, "switchboard_turn_relayed_bytes_total")
+			pages := []string{s.pageURL("pair", shape.path, shape.shape), s.pageURL("pair", shape.path, shape.shape)}
+			r := drive(t, node, s, "pair", 90*time.Second, pages, map[string]any{"binaryBytes": binaryBytes})
+			if r.Got == nil || r.Got.Size != binaryBytes || r.Got.SHA256 != r.Sent {
+				t.Errorf("binary: sent %d bytes with SHA-256 %s, received %+v", binaryBytes, r.Sent, r.Got)
+			}
+			t.Logf("16 MiB arrived in %d ms through the relay", r.BinaryMs)
+			for _, p := range r.Pairs {
+				assertRelayed(t, s, p)
+			}
+			// Both directions of the file crossed turnd (sent to the relay and out again).
+			if relayed := s.turnd.metric(t, "switchboard_turn_relayed_bytes_total") - before; relayed < binaryBytes {
+				t.Errorf("turnd relayed %.0f bytes, want at least the %d-byte file", relayed, binaryBytes)
+			}
+		})
+	}
+
+	t.Run("four peers in one room", func(t *testing.T) {
+		s := startSuite(t, suiteOpts{allowLoopback: true})
+		var pages []string
+		for range 4 {
+			pages = append(pages, s.pageURL("group", "/v1/ice-servers", "ice-servers"))
+		}
+		r := drive(t, node, s, "group", 120*time.Second, pages, nil)
+		for i, n := range r.Peers {
+			if n != 3 {
+				t.Errorf("peer %d sees %d others, want 3", i, n)
+			}
+		}
+		for _, p := range r.Pairs {
+			assertRelayed(t, s, p)
+		}
+	})
+
+	t.Run("fake camera video over the relay", func(t *testing.T) {
+		s := startSuite(t, suiteOpts{allowLoopback: true})
+		pages := []string{s.pageURL("video", "/v1/ice-servers", "ice-servers"), s.pageURL("video", "/v1/ice-servers", "ice-servers")}
+		r := drive(t, node, s, "video", 90*time.Second, pages, nil)
+		if r.Video == nil || r.Video.FramesDecoded < 30 || r.Video.Width == 0 {
+			t.Errorf("video: %+v, want >= 30 decoded frames with a picture size", r.Video)
+		}
+		t.Logf("video: %+v", r.Video)
+		for _, p := range r.Pairs {
+			assertRelayed(t, s, p)
+		}
+	})
+
+	t.Run("tracker restart, the room is found again", func(t *testing.T) {
+		s := startSuite(t, suiteOpts{allowLoopback: true})
+		pages := []string{s.pageURL("rejoin", "/v1/ice-servers", "ice-servers"), s.pageURL("rejoin", "/v1/ice-servers", "ice-servers")}
+		r := drive(t, node, s, "rejoin", 90*time.Second, pages, nil)
+		for _, p := range r.Pairs {
+			assertRelayed(t, s, p)
+		}
+	})
+
+	t.Run("default peer policy refuses loopback relays", func(t *testing.T) {
+		s := startSuite(t, suiteOpts{allowLoopback: false})
+		pages := []string{s.pageURL("refused", "/v1/ice-servers", "ice-servers"), s.pageURL("refused", "/v1/ice-servers", "ice-servers")}
+		r := drive(t, node, s, "refused", 60*time.Second, pages, nil)
+		for i, p := range r.Pages {
+			if p.Peers != 0 {
+				t.Errorf("page %d connected to %d peers although turnd must refuse loopback peers", i, p.Peers)
+			}
+			if p.Failed == 0 && len(p.JoinErrors) == 0 {
+				t.Errorf("page %d: no failed connection or join error; result %s", i, r.raw)
+			}
+		}
+		t.Logf("refused: %s", r.raw)
+		if denied := s.turnd.metric(t, "switchboard_turn_permissions_denied_total"); denied == 0 {
+			t.Errorf("turnd counted no denied permission; the refusal did not come from its peer policy")
+		}
+		if allocs := s.turnd.metric(t, "switchboard_turn_allocations_created_total"); allocs == 0 {
+			t.Errorf("no allocation was made: the browsers never reached turnd, so the test proves nothing")
+		}
+	})
+}

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
+)
+
+// suite is one scenario's fresh daemons plus the server for its test pages.
+type suite struct {
+	t        *testing.T
+	secret   string
+	turnd    *proc
+	credapi  *proc
+	pages    *httptest.Server
+	turnAddr string // host:port of turnd (UDP and TCP)
+	credURL  string // http://host:port of credapi
+
+	mu       sync.Mutex // guards tracker across a restart
+	tracker  *proc
+	trackURL string
+}
+
+type suiteOpts struct {
+	// allowLoopback opens 127.0.0.0/8 in turnd's peer policy: two browsers on one host relay to
+	// each other's loopback relay addresses. Off, turnd keeps its production default.
+	allowLoopback bool
+}
+
+func startSuite(t *testing.T, o suiteOpts) *suite {
+	t.Helper()
+	root := testtool.RepoRoot()
+	s := &suite{t: t, secret: newSecret()}
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServer(http.Dir(filepath.Join(root, "test/e2e/pages"))))
+	mux.Handle("GET /vendor/", http.StripPrefix("/vendor/", http.FileServer(http.Dir(filepath.Join(root, "test/e2e/node_modules")))))
+	mux.HandleFunc("POST /control/restart-tracker", s.restartTracker)
+	s.pages = httptest.NewServer(mux)
+	t.Cleanup(s.pages.Close)
+
+	turnArgs := []string{"--listen=127.0.0.1:0", "--realm=switchboard.e2e", "--relay.ip=127.0.0.1", "--udp.sockets=1"}
+	if o.allowLoopback {
+		turnArgs = append(turnArgs, "--peers.allow=127.0.0.0/8")
+	}
+	s.turnd = startProc(t, "turnd", []string{"SWITCHBOARD_TURND_AUTH_SECRETS=" + s.secret}, turnArgs...)
+	s.turnAddr = s.turnd.addr("udp")
+
+	s.tracker = startProc(t, "tracker", nil, "--listen=127.0.0.1:0", "--announce_interval=10s")
+	s.trackURL = s.tracker.addr("url")
+
+	s.credapi = startProc(t, "credapi", []string{"SWITCHBOARD_CREDAPI_AUTH_SECRETS=" + s.secret},
+		"--listen=127.0.0.1:0",
+		fmt.Sprintf("--ice.urls=stun:%[1]s,turn:%[1]s?transport=udp,turn:%[1]s?transport=tcp", s.turnAddr),
+		"--trackers="+s.trackURL,
+		"--cors.origins="+s.pages.URL,
+		"--rate_limit.per_minute=600")
+	s.credURL = "http://" + s.credapi.addr("addr")
+	return s
+}
+
+// pageURL is the test page joining room through our tracker with ICE servers from credapi's
+// endpoint (path), read in the given shape.
+func (s *suite) pageURL(room, path, shape string) string {
+	q := url.Values{"tracker": {s.trackerURL()}, "ice": {s.credURL + path}, "shape": {shape}, "room": {room}}
+	return s.pages.URL + "/room.html?" + q.Encode()
+}
+
+func (s *suite) trackerURL() string { s.mu.Lock(); defer s.mu.Unlock(); return s.trackURL }
+
+// restartTracker drops every tracker connection: it waits until the tracker holds a peer (so a
+// page really was in the room), stops it, and starts a fresh one on the same port.
+func (s *suite) restartTracker(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := waitPeers(r.Context(), s.tracker.addr("ops"), 1); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.tracker.stop(s.t)
+	_, port, _ := net.SplitHostPort(s.tracker.addr("url")[len("ws://"):])
+	p, err := launch("tracker", nil, "--listen=127.0.0.1:"+port, "--announce_interval=10s")
+	if p != nil {
+		old := s.tracker
+		s.t.Cleanup(func() {
+			if s.t.Failed() {
+				s.t.Logf("tracker (before the restart) log:\n%s\ntracker (after) log:\n%s", old.log(), p.log())
+			}
+			p.stopLater()
+		})
+		s.tracker = p
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// waitPeers polls the tracker's /stats.json until it counts at least n peers.
+func waitPeers(ctx context.Context, ops string, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ops+"/stats.json", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			var st struct {
+				Peers int `json:"peersAll"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			_ = resp.Body.Close()
+			if err == nil && st.Peers >= n {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the tracker did not count %d peer(s) in time", n)
+		case <-tick.C:
+		}
+	}
+}
