@@ -150,6 +150,10 @@ func main() {
 		return
 	}
 
+	serveGoroutines(ln)
+}
+
+func serveGoroutines(ln net.Listener) {
 	h := &hub{}
 	for {
 		nc, err := ln.Accept()
