@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -85,6 +86,9 @@ func checkContainerSecurity(t *testing.T, w workload, c corev1.Container, ps *co
 	}
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		t.Errorf("%s/%s: needs a memory limit and a CPU request", w, c.Name)
+	}
+	if w.hook {
+		return // runs to completion; nothing to probe
 	}
 	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "ops" {
@@ -295,6 +299,9 @@ func forEachContainer(t *testing.T, fn func(t *testing.T, r rendered, w workload
 			cms := configMaps(r.objects)
 			for _, w := range workloads(r.objects) {
 				for _, c := range w.spec.Containers {
+					if daemonOf(c) == "" {
+						continue
+					}
 					_, cfg := containerConfig(t, w, c, cms)
 					fn(t, r, w, c, cfg)
 				}
@@ -376,7 +383,35 @@ func TestChartShape(t *testing.T) {
 				t.Errorf("by default turnd is one hostNetwork DaemonSet")
 			}
 			checkSelectors(t, r, ws)
+			checkTestHooks(t, r, ws)
 		})
+	}
+}
+
+// checkTestHooks: a helm test pod probes a Service the chart renders, on its port.
+func checkTestHooks(t *testing.T, r rendered, ws []workload) {
+	t.Helper()
+	for _, w := range ws {
+		if !w.hook {
+			continue
+		}
+		for _, a := range w.spec.Containers[0].Args {
+			target, ok := strings.CutPrefix(a, "--tracker=ws://")
+			if !ok {
+				continue
+			}
+			host, port, _ := strings.Cut(target, ":")
+			name, _, _ := strings.Cut(host, ".")
+			found := false
+			for _, s := range services(r.objects) {
+				for _, p := range s.Spec.Ports {
+					found = found || (s.Name == name && strconv.Itoa(int(p.Port)) == port && host == s.Name+"."+namespace+".svc")
+				}
+			}
+			if !found {
+				t.Errorf("%s probes %s, which is no rendered Service port", w, target)
+			}
+		}
 	}
 }
 

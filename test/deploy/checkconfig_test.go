@@ -90,6 +90,9 @@ func TestChartConfigsCheck(t *testing.T) {
 			t.Run(family+"/"+r.set.name, func(t *testing.T) {
 				for _, w := range workloads(r.objects) {
 					for _, c := range w.spec.Containers {
+						if daemonOf(c) == "" {
+							continue
+						}
 						t.Run(w.name, func(t *testing.T) {
 							args, env := simulatePod(t, r, w, c, downward[family])
 							checkConfig(t, daemonOf(c), args, env)

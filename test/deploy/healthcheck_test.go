@@ -5,20 +5,22 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
 // TestHealthcheckAgainstDaemon: the image's HEALTHCHECK probe reports a real daemon healthy
-// while it serves and unhealthy once it has stopped, and the daemon drains to exit 0 on
-// SIGTERM (what docker stop and the kubelet send).
+// while it serves and unhealthy once it has stopped, the chart's helm test command passes
+// against it, and the daemon drains to exit 0 on SIGTERM (what docker stop and the kubelet
+// send).
 func TestHealthcheckAgainstDaemon(t *testing.T) {
 	probe := daemonBin(t, "healthcheck")
 	tracker := daemonBin(t, "tracker")
-	ops := freePort(t)
+	ops, listen := freePort(t), freePort(t)
 	url := "http://127.0.0.1:" + strconv.Itoa(ops) + "/healthz"
-	cmd := exec.Command(tracker, "--listen=127.0.0.1:0", "--ops.listen=127.0.0.1:"+strconv.Itoa(ops))
+	cmd := exec.Command(tracker, "--listen=127.0.0.1:"+strconv.Itoa(listen), "--ops.listen=127.0.0.1:"+strconv.Itoa(ops))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -38,6 +40,19 @@ func TestHealthcheckAgainstDaemon(t *testing.T) {
 		case err := <-done:
 			t.Fatalf("tracker exited early: %v", err)
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// What `helm test` runs (templates/tests/tracker-probe.yaml), against this tracker.
+	if _, err := os.Stat(repoRoot(t) + "/cmd/probe"); err == nil {
+		args := helmTestArgs(t)
+		for i, a := range args {
+			if strings.HasPrefix(a, "--tracker=") {
+				args[i] = "--tracker=ws://127.0.0.1:" + strconv.Itoa(listen)
+			}
+		}
+		out, err := exec.Command(daemonBin(t, "probe"), args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("probe --tracker (the helm test) failed: %v\n%s", err, out)
 		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -66,4 +81,21 @@ func freePort(t *testing.T) int {
 	}
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// helmTestArgs are the arguments the chart's helm test pod passes to the probe (defaults).
+func helmTestArgs(t *testing.T) []string {
+	t.Helper()
+	for _, r := range renderAll(t) {
+		if r.set.name != "default" {
+			continue
+		}
+		for _, w := range workloads(r.objects) {
+			if w.hook && len(w.spec.Containers) > 0 && strings.HasSuffix(w.spec.Containers[0].Command[0], "/probe") {
+				return append([]string{}, w.spec.Containers[0].Args...)
+			}
+		}
+	}
+	t.Fatal("the chart renders no helm test pod running the probe")
+	return nil
 }

@@ -23,6 +23,7 @@ type workload struct {
 	labels     map[string]string
 	spec       corev1.PodSpec
 	replicas   *int32
+	hook       bool // a Helm hook (helm test), not a long-running daemon
 }
 
 func workloads(objs []runtime.Object) []workload {
@@ -30,13 +31,13 @@ func workloads(objs []runtime.Object) []workload {
 	for _, o := range objs {
 		switch v := o.(type) {
 		case *appsv1.Deployment:
-			ws = append(ws, workload{"Deployment", v.Name, v.Spec.Template.Labels, v.Spec.Template.Spec, v.Spec.Replicas})
+			ws = append(ws, workload{"Deployment", v.Name, v.Spec.Template.Labels, v.Spec.Template.Spec, v.Spec.Replicas, false})
 		case *appsv1.DaemonSet:
-			ws = append(ws, workload{"DaemonSet", v.Name, v.Spec.Template.Labels, v.Spec.Template.Spec, nil})
+			ws = append(ws, workload{"DaemonSet", v.Name, v.Spec.Template.Labels, v.Spec.Template.Spec, nil, false})
 		case *appsv1.StatefulSet:
-			ws = append(ws, workload{"StatefulSet", v.Name, v.Spec.Template.Labels, v.Spec.Template.Spec, v.Spec.Replicas})
+			ws = append(ws, workload{"StatefulSet", v.Name, v.Spec.Template.Labels, v.Spec.Template.Spec, v.Spec.Replicas, false})
 		case *corev1.Pod:
-			ws = append(ws, workload{"Pod", v.Name, v.Labels, v.Spec, nil})
+			ws = append(ws, workload{"Pod", v.Name, v.Labels, v.Spec, nil, v.Annotations["helm.sh/hook"] != ""})
 		}
 	}
 	return ws
@@ -46,12 +47,16 @@ func (w workload) component() string { return w.labels["app.kubernetes.io/compon
 
 func (w workload) String() string { return w.kind + "/" + w.name }
 
-// daemon is the binary a container runs (command[0]'s base name).
+// daemonOf is the daemon a container runs (command[0]'s base name), "" for anything else.
 func daemonOf(c corev1.Container) string {
 	if len(c.Command) == 0 {
 		return ""
 	}
-	return filepath.Base(c.Command[0])
+	switch d := filepath.Base(c.Command[0]); d {
+	case "tracker", "turnd", "credapi":
+		return d
+	}
+	return ""
 }
 
 func configMaps(objs []runtime.Object) map[string]*corev1.ConfigMap {
