@@ -15,9 +15,10 @@ HELM          := $(GOBIN)/helm
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-# Starts every daemon on loopback with a generated dev secret and prints the client settings.
+# Starts every daemon on loopback with a generated dev secret, prints the client settings and
+# streams the logs; Ctrl-C stops all three (cmd/devrun: needs nothing but Go).
 run: build
-	./scripts/run.sh
+	./bin/devrun
 
 # Every test: lint, then the Go suite with the race detector (integration, interop and
 # browser tests included; under CI=true a missing tool fails instead of skipping).
