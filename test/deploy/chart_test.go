@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -211,8 +213,8 @@ func TestChartSharedSecret(t *testing.T) {
 			}
 			if len(refs["turnd"]) > 0 && len(refs["credapi"]) > 0 && len(all) > 0 {
 				sec := secrets(r.objects)[all[0].secret]
-				if sec == nil && !strings.Contains(r.set.name, "full") {
-					t.Errorf("Secret %s is neither rendered nor an existingSecret value set", all[0].secret)
+				if want := existingSecret(t, r.set); sec == nil && all[0] != want {
+					t.Errorf("turnd and credapi read Secret %v, which is neither rendered nor auth.existingSecret (%v)", all[0], want)
 				}
 				if sec != nil && len(sec.Data[all[0].key]) < 32 {
 					t.Errorf("generated secret %s/%s is shorter than 32 bytes", all[0].secret, all[0].key)
@@ -602,4 +604,67 @@ func minReplicas(r rendered, ws []workload, sel *metav1.LabelSelector) int {
 		}
 	}
 	return n
+}
+
+// existingSecret is the value set's auth.existingSecret and key (zero when it has none).
+func existingSecret(t *testing.T, vs valueSet) secretRef {
+	t.Helper()
+	if vs.file == "" {
+		return secretRef{}
+	}
+	data, err := os.ReadFile(vs.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Auth struct {
+			ExistingSecret    string `json:"existingSecret"`
+			ExistingSecretKey string `json:"existingSecretKey"`
+		} `json:"auth"`
+	}
+	if err := yamlUnmarshal(string(data), &v); err != nil {
+		t.Fatalf("%s: %v", vs.file, err)
+	}
+	if v.Auth.ExistingSecret == "" {
+		return secretRef{}
+	}
+	if v.Auth.ExistingSecretKey == "" {
+		v.Auth.ExistingSecretKey = "secrets"
+	}
+	return secretRef{v.Auth.ExistingSecret, v.Auth.ExistingSecretKey}
+}
+
+// TestValueSetsCover: the ci/ value sets exercise what the issue asks for: one with every
+// object kind the chart can render and an existingSecret, one with turnd behind
+// LoadBalancers, and a minimal one.
+func TestValueSetsCover(t *testing.T) {
+	var full, lb, minimal bool
+	for _, r := range renderAll(t) {
+		if r.set.file == "" {
+			continue
+		}
+		kinds := map[string]int{}
+		for _, o := range r.objects {
+			kinds[fmt.Sprintf("%T", o)]++
+		}
+		all := true
+		for _, k := range []string{"*v1.Deployment", "*v1.DaemonSet", "*v1.Service", "*v1.ConfigMap", "*v1.Ingress",
+			"*v2.HorizontalPodAutoscaler", "*v1.PodDisruptionBudget", "*v1.NetworkPolicy", "*v1.ServiceMonitor"} {
+			all = all && kinds[k] > 0
+		}
+		full = full || (all && existingSecret(t, r.set) != secretRef{})
+		for _, s := range services(r.objects) {
+			lb = lb || (s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Labels["app.kubernetes.io/component"] == "turnd")
+		}
+		daemons := 0
+		for _, w := range workloads(r.objects) {
+			if !w.hook {
+				daemons++
+			}
+		}
+		minimal = minimal || daemons == 1
+	}
+	if !full || !lb || !minimal {
+		t.Errorf("helm/switchboard/ci lacks a value set: everything on with existingSecret %v, turnd LoadBalancer %v, minimal %v", full, lb, minimal)
+	}
 }
