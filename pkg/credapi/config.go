@@ -31,6 +31,12 @@ type Config struct {
 	TrustedProxies []string  `mapstructure:"trusted_proxies"`
 	TLS            TLS       `mapstructure:"tls"`
 	Limits         Limits    `mapstructure:"limits"`
+	Selftest       Selftest  `mapstructure:"selftest"`
+}
+
+// Selftest serves the operator's self-test page (package selftest) at /selftest/.
+type Selftest struct {
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // Auth holds the shared secrets (the same keys as turnd's).

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-p2p/switchboard/pkg/config"
+	"github.com/switchboard-p2p/switchboard/pkg/credapi/selftest"
 	"github.com/switchboard-p2p/switchboard/pkg/turncred"
 )
 
@@ -67,6 +68,9 @@ func New(cfg Config, secrets *turncred.Secrets, log *slog.Logger, reg prometheus
 	}
 	s.body = newBodies(cfg.ICE.URLs, cfg.Trackers)
 	s.m = newMetrics(reg, secrets, s.limiter)
+	if cfg.Selftest.Enabled {
+		selftest.Mount(s)
+	}
 	return s, nil
 }
 
