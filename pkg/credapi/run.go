@@ -55,6 +55,12 @@ func Run(ctx context.Context, cfg Config, env *daemon.Env) error {
 	wg.Go(func() { turncred.Watch(ctx, secrets, cfg.Auth.ReloadInterval, secretHUP, env.Logger) })
 	defer func() { cancel(); wg.Wait() }()
 
+	// Fail /readyz the moment draining starts, so load balancers stop sending new clients.
+	wg.Go(func() {
+		<-ctx.Done()
+		env.Health.SetReady(false)
+	})
+
 	env.Logger.Info("credapi serving", "addr", ln.Addr().String(), "scheme", scheme,
 		"secrets", secrets.Count(), "origins", len(cfg.CORS.Origins), "api_keys", len(cfg.APIKeys))
 	return srv.Serve(ctx, ln, func() { env.Health.SetReady(true) })
