@@ -66,6 +66,17 @@ type result struct {
 		Width         int `json:"width"`
 		Height        int `json:"height"`
 	} `json:"video"`
+	Selftest []struct {
+		RelayFrom    []string `json:"relayFrom"`
+		NoRelayFrom  []string `json:"noRelayFrom"`
+		GatherErrors []string `json:"gatherErrors"`
+		Tracker      struct {
+			OK   bool   `json:"ok"`
+			Text string `json:"text"`
+		} `json:"tracker"`
+		Via      string   `json:"via"`
+		Statuses []string `json:"statuses"`
+	} `json:"selftest"`
 	raw string
 }
 
@@ -194,6 +205,28 @@ func TestBrowsers(t *testing.T) {
 		r := drive(t, node, s, "rejoin", 90*time.Second, pages, nil)
 		for _, p := range r.Pairs {
 			assertRelayed(t, s, p)
+		}
+	})
+
+	t.Run("credapi self-test page in two tabs", func(t *testing.T) {
+		s := startSuite(t, suiteOpts{allowLoopback: true})
+		r := drive(t, node, s, "selftest", 90*time.Second, []string{s.credURL + "/selftest/#room=e2e"}, nil)
+		for i, p := range r.Selftest {
+			t.Logf("tab %d: %+v", i, p)
+			if len(p.RelayFrom) != 2 || len(p.NoRelayFrom) != 0 {
+				t.Errorf("tab %d: relay candidates from %v, none from %v; want both TURN URIs", i, p.RelayFrom, p.NoRelayFrom)
+			}
+			if !p.Tracker.OK {
+				t.Errorf("tab %d: tracker check failed: %s", i, p.Tracker.Text)
+			}
+			if !strings.HasPrefix(p.Via, "relay 127.0.0.1:") || !strings.Contains(p.Via, s.turnAddr) {
+				t.Errorf("tab %d: chat went via %q, want a relay candidate from turnd at %s", i, p.Via, s.turnAddr)
+			}
+			for _, st := range p.Statuses {
+				if strings.Contains(st, "fail") {
+					t.Errorf("tab %d shows a failure: %s", i, st)
+				}
+			}
 		}
 	})
 

@@ -54,7 +54,36 @@ async function ctl(path) {
   if (!res.ok) throw new Error(`control ${path}: ${res.status} ${await res.text()}`)
 }
 
+// openSelftest opens credapi's self-test page and waits for its first three checks.
+async function openSelftest(url, name) {
+  const ctx = await browser.newContext()
+  const page = await ctx.newPage()
+  page.on('console', m => note(`[${name}] ${m.type()}: ${m.text()}`))
+  page.on('pageerror', e => note(`[${name}] pageerror: ${e}`))
+  await page.goto(url)
+  const p = {name, page}
+  pages.push(p)
+  await until(p, 'the self-test checks', () => window.selftest?.config?.error || (window.selftest?.gather.done && window.selftest?.tracker.done), null)
+  return p
+}
+
 const scenarios = {
+  // credapi's self-test page in two tabs: relay candidates, tracker round trip, chat via relay.
+  async selftest() {
+    const a = await openSelftest(spec.pages[0], 'a')
+    const b = await openSelftest(spec.pages[0], 'b')
+    for (const p of [a, b]) await until(p, 'the chat connection', () => window.selftest.chat.connected, null)
+    await a.page.evaluate(() => window.selftest.chat.send('ping from a'))
+    await until(b, 'the message from a', () => window.selftest.chat.received.includes('ping from a'), null)
+    await b.page.evaluate(() => window.selftest.chat.send('pong from b'))
+    await until(a, 'the message from b', () => window.selftest.chat.received.includes('pong from b'), null)
+    const report = p => p.page.evaluate(() => {
+      const s = window.selftest
+      return {relayFrom: s.gather.relayFrom, noRelayFrom: s.gather.noRelayFrom, gatherErrors: s.gather.errors,
+        tracker: s.tracker, via: s.chat.via, statuses: [...document.querySelectorAll('.status')].map(e => e.className + ': ' + e.textContent)}
+    })
+    return {selftest: [await report(a), await report(b)]}
+  },
   // Two peers: text both ways, a binary intact, and the candidate pairs both use.
   async pair() {
     const [a, b] = [await open(spec.pages[0], 'a'), await open(spec.pages[1], 'b')]

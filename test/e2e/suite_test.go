@@ -63,7 +63,8 @@ func startSuite(t *testing.T, o suiteOpts) *suite {
 		fmt.Sprintf("--ice.urls=stun:%[1]s,turn:%[1]s?transport=udp,turn:%[1]s?transport=tcp", s.turnAddr),
 		"--trackers="+s.trackURL,
 		"--cors.origins="+s.pages.URL,
-		"--rate_limit.per_minute=600")
+		"--rate_limit.per_minute=600",
+		"--selftest.enabled=true")
 	s.credURL = "http://" + s.credapi.addr("addr")
 	return s
 }

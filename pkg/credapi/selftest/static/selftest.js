@@ -67,10 +67,9 @@ async function gather(iceServers) {
   pc.addEventListener('icecandidate', e => {
     if (!e.candidate || !e.candidate.candidate) return
     const c = e.candidate
-    const cand = {type: c.type, protocol: c.protocol, address: c.address, port: c.port, url: e.url || ''}
+    const cand = {type: c.type, protocol: c.protocol, address: c.address, port: c.port, url: c.url || e.url || '',
+      ms: Math.round(performance.now() - start)}
     state.gather.candidates.push(cand)
-    row('gather-candidates', [Math.round(performance.now() - start), c.type, c.protocol, c.address, c.port, e.url],
-      c.type === 'relay' ? 'relay' : '')
   })
   pc.addEventListener('icecandidateerror', e => {
     const err = `${e.url}: ${e.errorCode} ${e.errorText}`
@@ -83,7 +82,17 @@ async function gather(iceServers) {
   pc.createDataChannel('selftest')
   await pc.setLocalDescription(await pc.createOffer())
   const complete = await waitGathering(pc, 15000)
+  // Which server a candidate came from: Chromium leaves the event's url empty but reports it
+  // in the local-candidate stats.
+  const fromStats = new Map()
+  ;(await pc.getStats()).forEach(s => {
+    if (s.type === 'local-candidate' && s.url) fromStats.set(`${s.address} ${s.port} ${s.protocol}`, s.url)
+  })
   pc.close()
+  for (const c of state.gather.candidates) {
+    c.url ||= fromStats.get(`${c.address} ${c.port} ${c.protocol}`) || ''
+    row('gather-candidates', [c.ms, c.type, c.protocol, c.address, c.port, c.url], c.type === 'relay' ? 'relay' : '')
+  }
   const turnURLs = iceServers.flatMap(urlsOf).filter(u => /^turns?:/.test(u))
   const relayURLs = new Set(state.gather.candidates.filter(c => c.type === 'relay').map(c => c.url))
   state.gather.relayFrom = turnURLs.filter(u => relayURLs.has(u))
