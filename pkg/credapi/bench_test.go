@@ -1,6 +1,8 @@
 package credapi
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
@@ -32,6 +34,8 @@ func BenchmarkHandler(b *testing.B) {
 				c.RateLimit.PerMinute = 1e12
 				c.RateLimit.Burst = 1_000_000
 			})
+			// Production logs at info: the per-request debug line is then skipped.
+			ts.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 			r := &http.Request{
 				Method:     "GET",
 				URL:        &url.URL{Path: tc.path, RawQuery: tc.query},
