@@ -17,7 +17,7 @@ trap cleanup EXIT
 
 CGO_ENABLED=0 go build -trimpath -o "$work/credapi" ./cmd/credapi
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-go_port=18480 node_port=18481 ops_port=19480
+go_port=18480 node_port=18481 go1_port=18482 ops_port=19480
 origin=http://localhost:3000
 
 # credapi with its production defaults except what the benchmark needs: loopback ports,
@@ -29,12 +29,20 @@ SWITCHBOARD_CREDAPI_AUTH_SECRETS="$secret" "$work/credapi" \
   --cors.origins=$origin,https://chat.example.com \
   --rate_limit.per_minute=1000000000 --rate_limit.burst=1000000 2>"$work/credapi.log" &
 pids+=($!); go_pid=$!
+# The same binary with one P (no scheduler spinning on the core wrk uses), for comparison.
+SWITCHBOARD_CREDAPI_AUTH_SECRETS="$secret" GOMAXPROCS=1 "$work/credapi" \
+  --listen=127.0.0.1:$go1_port --ops.listen=127.0.0.1:$((ops_port + 1)) --log.level=warn \
+  --ice.urls=stun:127.0.0.1:3478,turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp \
+  --cors.origins=$origin,https://chat.example.com \
+  --rate_limit.per_minute=1000000000 --rate_limit.burst=1000000 2>>"$work/credapi.log" &
+pids+=($!); go1_pid=$!
 SECRET="$secret" PORT=$node_port node bench/credapi/node-anchor.mjs &
 pids+=($!); node_pid=$!
 
 wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null -H "Origin: $origin" "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 wait_up "http://127.0.0.1:$go_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$node_port/v1/ice-servers"
+wait_up "http://127.0.0.1:$go1_port/v1/ice-servers"
 
 # utime and stime (fields 14, 15) in clock ticks: user space and kernel on the server's behalf.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -46,20 +54,21 @@ run() {
   wrk -t1 -c"$conns" -d3s -H "Origin: $origin" "$url" >/dev/null
   local u0 s0 u1 s1
   read -r u0 s0 < <(ticks "$pid")
-  wrk -t1 -c"$conns" -d"$dur" --latency -H "Origin: $origin" "$url" >"$work/$name.wrk"
+  local out="$work/${name// /_}.wrk"
+  wrk -t1 -c"$conns" -d"$dur" --latency -H "Origin: $origin" "$url" >"$out"
   read -r u1 s1 < <(ticks "$pid")
   local rps p99 reqs errs cpu usr sys
-  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/$name.wrk")
-  p99=$(awk '$1=="99%" {print $2}' "$work/$name.wrk")
-  reqs=$(awk '/requests in/ {print $1}' "$work/$name.wrk")
-  errs=$(awk '/Non-2xx/ {print $NF}' "$work/$name.wrk"); errs=${errs:-0}
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$out")
+  p99=$(awk '$1=="99%" {print $2}' "$out")
+  reqs=$(awk '/requests in/ {print $1}' "$out")
+  errs=$(awk '/Non-2xx/ {print $NF}' "$out"); errs=${errs:-0}
   usr=$(awk -v a="$u0" -v b="$u1" -v hz="$hz" 'BEGIN {printf "%.2f", (b-a)/hz}')
   sys=$(awk -v a="$s0" -v b="$s1" -v hz="$hz" 'BEGIN {printf "%.2f", (b-a)/hz}')
   cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN {printf "%.2f", u+s}')
   local per us_req; per=$(awk -v r="$reqs" -v c="$cpu" 'BEGIN {printf "%.0f", r/c}')
   us_req=$(awk -v r="$reqs" -v u="$usr" -v s="$sys" 'BEGIN {printf "%.1f / %.1f", u/r*1e6, s/r*1e6}')
   printf '| %s | %s | %s | %s | %s | %s (%s user, %s sys) | %s | %s |\n' "$name" "$rps" "$p99" "$reqs" "$errs" "$cpu" "$usr" "$sys" "$per" "$us_req"
-  echo "$per" >"$work/$name.per"
+  echo "$per" >"$work/${name// /_}.per"
 }
 
 echo "wrk -t1 -c$conns -d$dur --latency -H 'Origin: $origin' http://127.0.0.1:PORT/v1/ice-servers"
@@ -69,5 +78,8 @@ echo "| server | requests/s | p99 | requests | non-2xx | server CPU s | requests
 echo "|---|---|---|---|---|---|---|---|"
 run credapi "$go_pid" "http://127.0.0.1:$go_port/v1/ice-servers"
 run node "$node_pid" "http://127.0.0.1:$node_port/v1/ice-servers"
+run "credapi GOMAXPROCS=1" "$go1_pid" "http://127.0.0.1:$go1_port/v1/ice-servers"
 echo
-awk -v g="$(cat "$work/credapi.per")" -v n="$(cat "$work/node.per")" 'BEGIN {printf "credapi / node requests per CPU-second: %.1fx (target >= 5x)\n", g/n}'
+ratio() { awk -v g="$(cat "$work/$1.per")" -v n="$(cat "$work/node.per")" -v l="$2" 'BEGIN {printf "%s / node requests per CPU-second: %.1fx (target >= 5x)\n", l, g/n}'; }
+ratio credapi credapi
+ratio credapi_GOMAXPROCS=1 "credapi GOMAXPROCS=1"
