@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,7 +67,21 @@ func startSuite(t *testing.T, o suiteOpts) *suite {
 		"--rate_limit.per_minute=600",
 		"--selftest.enabled=true")
 	s.credURL = "http://" + s.credapi.addr("addr")
+	// Registered last, so it runs first: the logs are complete up to here and still in memory.
+	t.Cleanup(func() { s.assertNoSecretInLogs(t) })
 	return s
+}
+
+// assertNoSecretInLogs: the shared secret never appears in any daemon's log.
+func (s *suite) assertNoSecretInLogs(t *testing.T) {
+	s.mu.Lock()
+	procs := []*proc{s.turnd, s.credapi, s.tracker}
+	s.mu.Unlock()
+	for _, p := range procs {
+		if strings.Contains(p.log(), s.secret) {
+			t.Errorf("%s logged the shared secret", p.name)
+		}
+	}
 }
 
 // pageURL is the test page joining room through our tracker with ICE servers from credapi's
