@@ -115,6 +115,9 @@ func waitReady(ctx context.Context, daemons []*child, exited <-chan *child) erro
 			case <-ctx.Done():
 				return errors.New(d.name + " did not become ready on " + d.ops + " within 30s (see its log above)")
 			case x := <-exited:
+				if x.err == nil {
+					return errors.New(x.name + " exited during startup; see its log above")
+				}
 				return fmt.Errorf("%s exited during startup (%w); see its log above", x.name, x.err)
 			case <-time.After(100 * time.Millisecond):
 			}

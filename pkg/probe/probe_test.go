@@ -161,6 +161,8 @@ func TestParseTURNURI(t *testing.T) {
 		{"turn:example.org?transport=sctp", "", "", false, "transport=udp|tcp"},
 		{"turn::3478", "", "", false, "no host"},
 		{"turn:example.org:99999", "", "", false, "bad port"},
+		{"turn:0[0", "", "", false, "bad host"},
+		{"turn:a b:3478", "", "", false, "bad host"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {

@@ -56,11 +56,27 @@ func parseTURNURI(raw string) (turnURI, error) {
 	if host == "" {
 		return u, fmt.Errorf("%q has no host", raw)
 	}
+	if !validHost(host) {
+		return u, fmt.Errorf("%q: bad host %q", raw, host)
+	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return u, fmt.Errorf("%q: bad port %q", raw, port)
 	}
 	u.host, u.addr = host, net.JoinHostPort(host, port)
 	return u, nil
+}
+
+// validHost accepts an IP address or a DNS name.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for _, c := range h {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRelays allocates through every distinct TURN URI credapi handed out and relays a
