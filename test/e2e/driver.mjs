@@ -8,14 +8,16 @@ const spec = JSON.parse(process.argv[2])
 const deadline = Date.now() + (spec.timeoutMs || 60000)
 const note = (...a) => console.error(new Date().toISOString(), ...a)
 
-// Flags from test/e2e/README notes (../shared/research/real-clients.md): loopback ICE needs
+// Flags measured for trystero in headless Chromium on loopback: loopback ICE needs
 // --allow-loopback-in-peer-connection; the fake camera needs the two media flags.
 const browser = await chromium.launch({
   executablePath: spec.chromium || '/usr/bin/chromium',
   headless: true,
   args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],
+    '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+    // No name resolves: whatever Chromium might try on its own never leaves loopback.
+    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
 })
 
 const pages = []
