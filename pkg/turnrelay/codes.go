@@ -1,9 +1,6 @@
 package turnrelay
 
-import (
-	"encoding/binary"
-	"net"
-)
+import "encoding/binary"
 
 // forbidChannelBind turns pion's answer to a ChannelBind whose peer our policy refused
 // from 401 Unauthorized into 403 Forbidden, in place. RFC 8656 §12 answers a refused peer
@@ -22,12 +19,6 @@ func forbidChannelBind(b []byte) {
 	if b[26] == 4 && b[27] == 1 {
 		b[27] = 3
 	}
-}
-
-// WriteTo is pion's path to UDP clients.
-func (s *udpSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
-	forbidChannelBind(p)
-	return s.UDPConn.WriteTo(p, addr)
 }
 
 // Write is pion's path to TCP and TLS clients.

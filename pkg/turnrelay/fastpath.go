@@ -21,7 +21,7 @@ import (
 
 type chanEntry struct {
 	num  uint16
-	peer *net.UDPAddr
+	peer netip.AddrPort
 }
 
 // clientChannels is one UDP client's allocation as the fast path sees it.
@@ -33,7 +33,7 @@ type clientChannels struct {
 // fastPath is what a relay socket needs to frame peer datagrams for its client.
 type fastPath struct {
 	client netip.AddrPort
-	turn   *net.UDPConn
+	turn   *rawUDP
 	byPeer map[netip.AddrPort]uint16
 }
 
@@ -45,13 +45,13 @@ func (f *fastPath) channelOf(peer netip.AddrPort) (uint16, bool) {
 type dataplane struct {
 	relays *relays
 	policy *netpolicy.Policy
-	turn   *net.UDPConn // peer→client writes leave from the listen address
+	turn   *rawUDP // peer→client writes leave from the listen address
 
 	mu      sync.RWMutex
 	clients map[netip.AddrPort]*clientChannels
 }
 
-func newDataplane(r *relays, p *netpolicy.Policy, turn *net.UDPConn) *dataplane {
+func newDataplane(r *relays, p *netpolicy.Policy, turn *rawUDP) *dataplane {
 	return &dataplane{relays: r, policy: p, turn: turn, clients: map[netip.AddrPort]*clientChannels{}}
 }
 
@@ -86,8 +86,10 @@ func (d *dataplane) channelCreated(src, relayAddr, peer net.Addr, num uint16) {
 	if d == nil || !ok || !ok2 {
 		return // TCP/TLS clients stay on pion's path
 	}
+	pap := pu.AddrPort()
+	pap = netip.AddrPortFrom(pap.Addr().Unmap(), pap.Port())
 	// The policy is immutable, so checking the peer once here is checking every packet.
-	if d.policy.CheckUDPAddr(pu) != netpolicy.Allowed {
+	if d.policy.CheckAddrPort(pap) != netpolicy.Allowed {
 		return
 	}
 	rc := d.relays.lookup(relayAddr)
@@ -95,7 +97,6 @@ func (d *dataplane) channelCreated(src, relayAddr, peer net.Addr, num uint16) {
 		return
 	}
 	key := cu.AddrPort()
-	peerCopy := &net.UDPAddr{IP: append(net.IP(nil), pu.IP...), Port: pu.Port}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cc := d.clients[key]
@@ -108,7 +109,7 @@ func (d *dataplane) channelCreated(src, relayAddr, peer net.Addr, num uint16) {
 			list = append(list, e)
 		}
 	}
-	list = append(list, chanEntry{num: num, peer: peerCopy})
+	list = append(list, chanEntry{num: num, peer: pap})
 	d.clients[key] = &clientChannels{relay: rc, list: list}
 	d.publishLocked(key, rc, list)
 }
@@ -157,8 +158,7 @@ func (d *dataplane) publishLocked(client netip.AddrPort, rc *relayConn, list []c
 	}
 	byPeer := make(map[netip.AddrPort]uint16, len(list))
 	for _, e := range list {
-		ap := e.peer.AddrPort()
-		byPeer[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = e.num
+		byPeer[e.peer] = e.num
 	}
 	rc.fast.Store(&fastPath{client: client, turn: d.turn, byPeer: byPeer})
 }

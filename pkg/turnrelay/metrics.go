@@ -26,6 +26,7 @@ const (
 
 	dropBandwidth = "bandwidth"
 	dropPolicy    = "policy"
+	dropQueue     = "queue_full"
 
 	connTotal = "total_limit"
 	connPerIP = "per_ip_limit"
@@ -49,6 +50,7 @@ type metrics struct {
 	packetsToClient  prometheus.Counter
 	dropBandwidthCtr prometheus.Counter
 	dropPolicyCtr    prometheus.Counter
+	dropQueueCtr     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -121,5 +123,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.packetsToClient = m.relayedPackets.WithLabelValues("peer_to_client")
 	m.dropBandwidthCtr = m.dropped.WithLabelValues(dropBandwidth)
 	m.dropPolicyCtr = m.dropped.WithLabelValues(dropPolicy)
+	m.dropQueueCtr = m.dropped.WithLabelValues(dropQueue)
 	return m
 }

@@ -1,7 +1,6 @@
 package turnrelay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/turn/v5"
 
@@ -35,6 +35,8 @@ type relays struct {
 	burst      int
 	policy     *netpolicy.Policy
 	m          *metrics
+	workers    []*worker
+	next       atomic.Uint32
 	byAdvertAP sync.Map // netip.AddrPort (advertised) → *relayConn, for the channel fast path
 }
 
@@ -78,35 +80,28 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 	return nil, nil, errNoPort
 }
 
-func (r *relays) listen(port int) (*net.UDPConn, error) {
-	network := "udp4"
-	if r.bind.Is6() {
-		network = "udp6"
-	}
-	pc, err := (&net.ListenConfig{}).ListenPacket(context.Background(), network,
-		netip.AddrPortFrom(r.bind, uint16(port)).String()) //nolint:gosec // port is within 1024–65535
-	if err != nil {
-		return nil, err
-	}
-	c := pc.(*net.UDPConn)
-	if r.rcvbuf > 0 {
-		_ = c.SetReadBuffer(r.rcvbuf)
-	}
-	if r.sndbuf > 0 {
-		_ = c.SetWriteBuffer(r.sndbuf)
-	}
-	return c, nil
+func (r *relays) listen(port int) (*rawUDP, error) {
+	return newRawUDP(netip.AddrPortFrom(r.bind, uint16(port)), false, r.rcvbuf, r.sndbuf) //nolint:gosec // port is within 1024–65535
 }
 
-func (r *relays) wrap(c *net.UDPConn) (net.PacketConn, net.Addr, error) {
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	adv := netip.AddrPortFrom(r.advertise, uint16(port)) //nolint:gosec // a bound port
+func (r *relays) wrap(u *rawUDP) (net.PacketConn, net.Addr, error) {
+	adv := netip.AddrPortFrom(r.advertise, u.local.Port())
+	w := r.workers[r.next.Add(1)%uint32(len(r.workers))] //nolint:gosec // few workers
 	rc := &relayConn{
-		UDPConn: c,
-		r:       r,
-		advert:  adv,
-		toPeer:  newBucket(r.rate, r.burst),
-		toCli:   newBucket(r.rate, r.burst),
+		raw:    u,
+		local:  u.localAddr(),
+		r:      r,
+		w:      w,
+		advert: adv,
+		toPeer: newBucket(r.rate, r.burst),
+		toCli:  newBucket(r.rate, r.burst),
+		in:     make(chan packet, relayQueue),
+		done:   make(chan struct{}),
+	}
+	rc.pol = &polled{raw: u, handle: rc.handle}
+	if err := w.add(rc.pol); err != nil {
+		_ = u.close()
+		return nil, nil, err
 	}
 	r.byAdvertAP.Store(adv, rc)
 	return rc, net.UDPAddrFromAddrPort(adv), nil
@@ -134,64 +129,84 @@ func (r *relays) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
 	return nil, errTCPRelay
 }
 
-// relayConn is one allocation's relay socket as pion sees it.
+// relayQueue bounds peer datagrams waiting for pion (Data indications); beyond it they are
+// dropped and counted.
+const relayQueue = 256
+
+// relayConn is one allocation's relay socket as pion sees it. Its worker reads the peers'
+// datagrams: policy and bandwidth first, then the channel fast path, else pion.
 type relayConn struct {
-	*net.UDPConn
+	raw           *rawUDP
+	local         *net.UDPAddr
 	r             *relays
+	w             *worker
+	pol           *polled
 	advert        netip.AddrPort
 	toPeer, toCli *bucket
+	in            chan packet
+	done          chan struct{}
+	once          sync.Once
 
-	// Peer addresses last seen, so the per-packet policy check and *net.UDPAddr creation
-	// happen once per peer, not once per packet. Each is touched by one goroutine.
-	lastDst     *net.UDPAddr // pion's writer (client→peer)
-	lastSrcAP   netip.AddrPort
-	lastSrcAddr *net.UDPAddr // pion's reader (peer→client)
+	// Last peer seen by each side, so the policy check and the *net.UDPAddr for pion happen
+	// once per peer, not once per packet. Each pair is touched by one goroutine only.
+	srcAP     netip.AddrPort // worker: last source that passed the policy
+	srcOK     bool
+	pionAP    netip.AddrPort // pion's reader
+	pionAddr  *net.UDPAddr
+	lastDst   *net.UDPAddr // pion's writer: last destination that passed the policy
+	lastDstAP netip.AddrPort
 
 	// fast is set when the client speaks UDP and has channels bound: datagrams from bound
 	// peers are framed as ChannelData and sent straight to the client, skipping pion.
-	fast   atomic.Pointer[fastPath]
-	outBuf []byte
-	closed atomic.Bool
+	fast atomic.Pointer[fastPath]
 }
 
-// ReadFrom delivers peer datagrams to pion, except those the channel fast path sends on
-// itself, or that policy or bandwidth drop.
-func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	if c.outBuf == nil {
-		c.outBuf = make([]byte, 4+rtpMTU)
+// handle runs on the worker thread for each datagram from a peer; buf has headroom.
+func (c *relayConn) handle(buf []byte, n int, from netip.AddrPort) {
+	m := c.r.m
+	if !c.srcOK || from != c.srcAP {
+		if c.r.policy.CheckAddrPort(from) != netpolicy.Allowed {
+			m.dropPolicyCtr.Inc()
+			return
+		}
+		c.srcAP, c.srcOK = from, true
 	}
-	for {
-		buf := c.outBuf[4:]
-		n, ap, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return 0, nil, err
-		}
-		if ap != c.lastSrcAP || c.lastSrcAddr == nil {
-			if reason := c.r.policy.CheckAddrPort(ap); reason != netpolicy.Allowed {
-				c.r.m.dropPolicyCtr.Inc()
-				continue
+	if !c.toCli.allow(n) {
+		m.dropBandwidthCtr.Inc()
+		return
+	}
+	if fp := c.fast.Load(); fp != nil {
+		if num, ok := fp.channelOf(from); ok {
+			frame := buf[:headroom+n]
+			frame[0], frame[1] = byte(num>>8), byte(num)
+			frame[2], frame[3] = byte(n>>8), byte(n)
+			if fp.turn.send(frame, fp.client) == nil {
+				m.packetsToClient.Inc()
+				m.bytesToClient.Add(float64(n))
 			}
-			c.lastSrcAP, c.lastSrcAddr = ap, net.UDPAddrFromAddrPort(ap)
+			return
 		}
-		if !c.toCli.allow(n) {
-			c.r.m.dropBandwidthCtr.Inc()
-			continue
+	}
+	if !deliver(c.in, buf[headroom:headroom+n], from) {
+		m.dropQueueCtr.Inc()
+		return
+	}
+	m.packetsToClient.Inc()
+	m.bytesToClient.Add(float64(n))
+}
+
+// ReadFrom hands pion the peer datagrams the fast path did not take.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	select {
+	case pk := <-c.in:
+		n := copy(p, (*pk.buf)[:pk.n])
+		packetBufs.Put(pk.buf)
+		if pk.from != c.pionAP || c.pionAddr == nil {
+			c.pionAP, c.pionAddr = pk.from, net.UDPAddrFromAddrPort(pk.from)
 		}
-		if fp := c.fast.Load(); fp != nil {
-			if num, ok := fp.channelOf(ap); ok {
-				frame := c.outBuf[:4+n]
-				frame[0], frame[1] = byte(num>>8), byte(num)
-				frame[2], frame[3] = byte(n>>8), byte(n)
-				if _, err := fp.turn.WriteToUDPAddrPort(frame, fp.client); err == nil {
-					c.r.m.packetsToClient.Inc()
-					c.r.m.bytesToClient.Add(float64(n))
-				}
-				continue
-			}
-		}
-		c.r.m.packetsToClient.Inc()
-		c.r.m.bytesToClient.Add(float64(n))
-		return copy(p, buf[:n]), c.lastSrcAddr, nil
+		return n, c.pionAddr, nil
+	case <-c.done:
+		return 0, nil, net.ErrClosed
 	}
 }
 
@@ -202,49 +217,46 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("turnrelay: relay write to %T", addr)
 	}
-	return c.writeToPeer(p, u)
-}
-
-func (c *relayConn) writeToPeer(p []byte, u *net.UDPAddr) (int, error) {
 	if u != c.lastDst {
 		if reason := c.r.policy.CheckUDPAddr(u); reason != netpolicy.Allowed {
 			c.r.m.dropPolicyCtr.Inc()
 			return len(p), nil // dropped like any undeliverable datagram
 		}
-		c.lastDst = u
+		ap := u.AddrPort()
+		c.lastDst, c.lastDstAP = u, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	if !c.toPeer.allow(len(p)) {
-		c.r.m.dropBandwidthCtr.Inc()
-		return len(p), nil
-	}
-	n, err := c.WriteToUDP(p, u)
-	if err == nil {
-		c.r.m.packetsToPeer.Inc()
-		c.r.m.bytesToPeer.Add(float64(n))
-	}
-	return n, err
+	c.writeFast(p, c.lastDstAP)
+	return len(p), nil
 }
 
-// writeFast is the client→peer fast path; it runs on a listener goroutine, so it keeps
-// its own policy cache apart from pion's writer.
-func (c *relayConn) writeFast(p []byte, peer *net.UDPAddr) {
+// writeFast sends to a peer the policy already admitted (pion's writer, or the fast path
+// on a worker thread).
+func (c *relayConn) writeFast(p []byte, peer netip.AddrPort) {
 	if !c.toPeer.allow(len(p)) {
 		c.r.m.dropBandwidthCtr.Inc()
 		return
 	}
-	if n, err := c.WriteToUDP(p, peer); err == nil {
+	if c.raw.send(p, peer) == nil {
 		c.r.m.packetsToPeer.Inc()
-		c.r.m.bytesToPeer.Add(float64(n))
+		c.r.m.bytesToPeer.Add(float64(len(p)))
 	}
 }
 
 func (c *relayConn) Close() error {
-	if c.closed.Swap(true) {
-		return nil
-	}
-	c.r.byAdvertAP.CompareAndDelete(c.advert, c)
-	return c.UDPConn.Close()
+	var err error
+	c.once.Do(func() {
+		c.r.byAdvertAP.CompareAndDelete(c.advert, c)
+		c.w.remove(c.pol)
+		close(c.done)
+		err = c.raw.close()
+	})
+	return err
 }
+
+func (c *relayConn) LocalAddr() net.Addr              { return c.local }
+func (c *relayConn) SetDeadline(time.Time) error      { return nil }
+func (c *relayConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *relayConn) SetWriteDeadline(time.Time) error { return nil }
 
 // rtpMTU matches pion's relay read buffer.
 const rtpMTU = 1600

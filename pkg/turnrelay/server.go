@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +39,9 @@ type Server struct {
 	log      *slog.Logger
 	m        *metrics
 	pion     *turn.Server
-	udp      []*net.UDPConn
+	udp      []*rawUDP
+	sockets  []*udpSocket
+	workers  []*worker
 	tcp      *tcpListener
 	tls      *tcpListener
 	q        *quotas
@@ -46,6 +49,7 @@ type Server struct {
 	policy   *netpolicy.Policy
 	dp       *dataplane
 	relays   *relays
+	nworkers int
 	draining atomic.Bool
 	closed   atomic.Bool
 }
@@ -85,10 +89,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		policy: s.policy, m: s.m,
 	}
 
-	nsock := cfg.UDP.Sockets
-	if nsock == 0 {
-		nsock = runtime.GOMAXPROCS(0)
-	}
+	nsock := udpSockets(cfg)
 	var tcpLn net.Listener
 	// With port 0 the UDP port is picked first and TCP may find it taken: pick again.
 	for attempt := 0; ; attempt++ {
@@ -99,7 +100,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		if !cfg.TCP.Enabled {
 			break
 		}
-		tcpLn, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.udp[0].LocalAddr().String())
+		tcpLn, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.UDPAddr().String())
 		if err == nil {
 			break
 		}
@@ -117,13 +118,32 @@ func New(cfg Config, d Deps) (*Server, error) {
 		EventHandler:       s.events(),
 		AllocationLifetime: cfg.Relay.AllocationLifetime,
 	}
-	for _, c := range s.udp {
+	// One worker per listener socket. Workers keep their P while they wait (see
+	// epollWaitRaw), so GOMAXPROCS is raised by their number: the control plane keeps its Ps.
+	reserveProcs(len(s.udp))
+	s.nworkers = len(s.udp)
+	for range s.udp {
+		w, err := newWorker()
+		if err != nil {
+			s.closeSockets()
+			return nil, fmt.Errorf("start UDP worker: %w", err)
+		}
+		s.workers = append(s.workers, w)
+	}
+	for i, u := range s.udp {
+		sock, err := newUDPSocket(u, s.workers[i%len(s.workers)], s.dp, s.auth, s.m)
+		if err != nil {
+			s.closeSockets()
+			return nil, fmt.Errorf("start UDP listener socket: %w", err)
+		}
+		s.sockets = append(s.sockets, sock)
 		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
-			PacketConn:            &udpSocket{UDPConn: c, dp: s.dp, auth: s.auth, m: s.m, addrs: map[netip.AddrPort]*net.UDPAddr{}},
+			PacketConn:            sock,
 			RelayAddressGenerator: s.relays,
 			PermissionHandler:     s.permit,
 		})
 	}
+	s.relays.workers = s.workers
 	if tcpLn != nil {
 		s.tcp = newTCPListener(tcpLn, nil, cfg.TCP, s.auth, s.m, log)
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
@@ -146,9 +166,33 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.closeSockets()
 		return nil, fmt.Errorf("start TURN server: %w", err)
 	}
-	log.Info("TURN relay serving", "udp", s.udp[0].LocalAddr().String(), "udp_sockets", len(s.udp),
+	log.Info("TURN relay serving", "udp", s.UDPAddr().String(), "udp_sockets", len(s.udp),
 		"tcp", s.TCPAddr() != nil, "tls", s.TLSAddr() != nil, "relay_ports", fmt.Sprintf("%d-%d", cfg.Relay.MinPort, cfg.Relay.MaxPort))
 	return s, nil
+}
+
+var workerProcs struct {
+	sync.Mutex
+	n int
+}
+
+// reserveProcs keeps GOMAXPROCS at least at the CPU count plus the live workers; it only
+// ever raises it.
+func reserveProcs(delta int) {
+	workerProcs.Lock()
+	defer workerProcs.Unlock()
+	workerProcs.n += delta
+	if want := runtime.NumCPU() + workerProcs.n; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
+}
+
+// udpSockets is udp.sockets, or the number of CPUs the process may use.
+func udpSockets(cfg Config) int {
+	if cfg.UDP.Sockets > 0 {
+		return cfg.UDP.Sockets
+	}
+	return runtime.NumCPU()
 }
 
 // relayAddrs resolves relay.ip (detecting one when empty) and relay.public_ip.
@@ -291,7 +335,7 @@ func (s *Server) events() turn.EventHandler {
 }
 
 // UDPAddr is the UDP listen address (useful with port 0).
-func (s *Server) UDPAddr() *net.UDPAddr { return s.udp[0].LocalAddr().(*net.UDPAddr) }
+func (s *Server) UDPAddr() *net.UDPAddr { return s.udp[0].localAddr() }
 
 // TCPAddr is the TCP listen address, or nil.
 func (s *Server) TCPAddr() net.Addr {
@@ -331,13 +375,25 @@ func (s *Server) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return s.pion.Close()
+	err := s.pion.Close()
+	s.stopWorkers()
+	return err
+}
+
+func (s *Server) stopWorkers() {
+	for _, w := range s.workers {
+		w.close()
+	}
+	s.workers = nil
+	reserveProcs(-s.nworkers)
+	s.nworkers = 0
 }
 
 func (s *Server) closeSockets() {
 	for _, c := range s.udp {
-		_ = c.Close()
+		_ = c.close()
 	}
+	s.stopWorkers()
 	if s.tcp != nil {
 		_ = s.tcp.Close()
 	}

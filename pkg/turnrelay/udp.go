@@ -1,89 +1,100 @@
 package turnrelay
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
-
-	"golang.org/x/sys/unix"
+	"sync"
+	"time"
 )
 
 // listenUDP opens n sockets on addr with SO_REUSEPORT, so the kernel spreads clients over
-// n read loops (one per core) by 5-tuple hash; a client always lands on the same socket.
+// n workers (one per core) by 5-tuple hash; a client always lands on the same socket.
 // With port 0 the first socket picks the port and the rest join it.
-func listenUDP(addr string, n, rcvbuf, sndbuf int) ([]*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	network := "udp4"
-	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is6() {
-		network = "udp6"
+func listenUDP(addr string, n, rcvbuf, sndbuf int) ([]*rawUDP, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("UDP listener on %s (listen): %w", addr, err)
 	}
-	var out []*net.UDPConn
-	closeAll := func() {
-		for _, c := range out {
-			_ = c.Close()
-		}
+	ap := ua.AddrPort()
+	if !ap.Addr().IsValid() {
+		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
 	}
-	for i := range n {
-		pc, err := lc.ListenPacket(context.Background(), network, addr)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	var out []*rawUDP
+	for range n {
+		u, err := newRawUDP(ap, true, rcvbuf, sndbuf)
 		if err != nil {
-			closeAll()
+			for _, c := range out {
+				_ = c.close()
+			}
 			return nil, fmt.Errorf("UDP listener on %s (listen): %w", addr, err)
 		}
-		c := pc.(*net.UDPConn)
-		// A deliberate receive buffer: bursts from many clients otherwise overflow the
-		// default and the kernel drops datagrams silently.
-		if rcvbuf > 0 {
-			_ = c.SetReadBuffer(rcvbuf)
-		}
-		if sndbuf > 0 {
-			_ = c.SetWriteBuffer(sndbuf)
-		}
-		out = append(out, c)
-		if i == 0 {
-			addr = c.LocalAddr().String()
-		}
+		out = append(out, u)
+		ap = u.local
 	}
 	return out, nil
 }
 
-// udpSocket is a listener socket as pion sees it. Before pion handles a datagram it
-// offers ChannelData to the fast path and shows STUN requests to the authenticator, and
-// it hands pion a cached *net.UDPAddr per client instead of a new one per datagram.
+// udpSocket is a listener socket as pion sees it. Its worker offers each ChannelData
+// datagram to the fast path first and queues the rest for pion's read loop, which shows
+// STUN requests to the authenticator before pion handles them. pion gets a cached
+// *net.UDPAddr per client instead of a new one per datagram.
 type udpSocket struct {
-	*net.UDPConn
+	raw   *rawUDP
+	local *net.UDPAddr
+	w     *worker
+	pol   *polled
+	in    chan packet
+	done  chan struct{}
+	once  sync.Once
 	dp    *dataplane
 	auth  *authenticator
 	m     *metrics
 	addrs map[netip.AddrPort]*net.UDPAddr // touched only by pion's read loop for this socket
 }
 
+// listenerQueue bounds datagrams waiting for pion (requests, indications); beyond it they
+// are dropped and counted.
+const listenerQueue = 4096
+
+func newUDPSocket(raw *rawUDP, w *worker, dp *dataplane, auth *authenticator, m *metrics) (*udpSocket, error) {
+	s := &udpSocket{
+		raw: raw, local: raw.localAddr(), w: w, in: make(chan packet, listenerQueue), done: make(chan struct{}),
+		dp: dp, auth: auth, m: m, addrs: map[netip.AddrPort]*net.UDPAddr{},
+	}
+	s.pol = &polled{raw: raw, handle: s.handle}
+	if err := w.add(s.pol); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// handle runs on the worker thread.
+func (s *udpSocket) handle(buf []byte, n int, from netip.AddrPort) {
+	p := buf[headroom : headroom+n]
+	if n >= 4 && p[0]&0xc0 == 0x40 && s.dp.fromClient(from, p) {
+		return
+	}
+	if !deliver(s.in, p, from) {
+		s.m.dropQueueCtr.Inc()
+	}
+}
+
 // maxCachedAddrs bounds the address cache against spoofed-source floods.
 const maxCachedAddrs = 1 << 16
 
 func (s *udpSocket) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, ap, err := s.ReadFromUDPAddrPort(p)
-		if err != nil {
-			return 0, nil, err
+	select {
+	case pk := <-s.in:
+		n := copy(p, (*pk.buf)[:pk.n])
+		packetBufs.Put(pk.buf)
+		if n >= 20 && p[0]&0xc0 == 0 {
+			s.auth.observe(p[:n], clientKey{addr: pk.from})
 		}
-		if n >= 4 && p[0]&0xc0 == 0x40 {
-			if s.dp.fromClient(ap, p[:n]) {
-				continue
-			}
-		} else {
-			s.auth.observe(p[:n], clientKey{addr: ap})
-		}
-		return n, s.addr(ap), nil
+		return n, s.addr(pk.from), nil
+	case <-s.done:
+		return 0, nil, net.ErrClosed
 	}
 }
 
@@ -98,3 +109,31 @@ func (s *udpSocket) addr(ap netip.AddrPort) *net.UDPAddr {
 	s.addrs[ap] = a
 	return a
 }
+
+// WriteTo is pion's path to UDP clients.
+func (s *udpSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
+	u, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("turnrelay: UDP write to %T", addr)
+	}
+	forbidChannelBind(p)
+	if err := s.raw.send(p, u.AddrPort()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (s *udpSocket) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.w.remove(s.pol)
+		close(s.done)
+		err = s.raw.close()
+	})
+	return err
+}
+
+func (s *udpSocket) LocalAddr() net.Addr              { return s.local }
+func (s *udpSocket) SetDeadline(time.Time) error      { return nil }
+func (s *udpSocket) SetReadDeadline(time.Time) error  { return nil }
+func (s *udpSocket) SetWriteDeadline(time.Time) error { return nil }
