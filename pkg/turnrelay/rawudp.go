@@ -14,7 +14,8 @@ import (
 // rawUDP is a UDP socket outside Go's netpoller: the relay's workers wait on it with their
 // own epoll, so a datagram wakes exactly one thread (the worker), not the runtime's poller
 // as well. Sends are plain non-blocking sendto calls; a full send buffer drops the datagram
-// as a router would.
+// as a router would. Both use RawSyscall: they never block, and skipping the scheduler's
+// syscall bookkeeping keeps sysmon from waking every 20 µs to watch them.
 type rawUDP struct {
 	fd    int
 	local netip.AddrPort
@@ -89,7 +90,7 @@ func (u *rawUDP) recv(buf []byte) (n int, from netip.AddrPort, ok bool) {
 	}
 	var rsa unix.RawSockaddrAny
 	alen := uint32(unsafe.Sizeof(rsa))
-	r, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(u.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+	r, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(u.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&alen)))
 	if errno != 0 {
 		return 0, from, false
@@ -123,12 +124,12 @@ func (u *rawUDP) send(p []byte, ap netip.AddrPort) error {
 	if a.Is4() || (a.Is4In6() && u.local.Addr().Is4()) {
 		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Unmap().As4()}
 		putBeUint16(&sa.Port, ap.Port())
-		_, _, errno = unix.Syscall6(unix.SYS_SENDTO, uintptr(u.fd), uintptr(ptr), uintptr(len(p)), 0,
+		_, _, errno = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(u.fd), uintptr(ptr), uintptr(len(p)), 0,
 			uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
 	} else {
 		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
 		putBeUint16(&sa.Port, ap.Port())
-		_, _, errno = unix.Syscall6(unix.SYS_SENDTO, uintptr(u.fd), uintptr(ptr), uintptr(len(p)), 0,
+		_, _, errno = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(u.fd), uintptr(ptr), uintptr(len(p)), 0,
 			uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
 	}
 	switch errno {
