@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tracker benchmark: the same load against the reference (bittorrent-tracker 11.2.3 on
 # Node), ours (cmd/tracker) and the bare forwarding floor (bench/wsfloor: "floor" is its
-# epoll transport, "floor-goroutine" a goroutine per connection), in one run.
+# epoll transport, "floor-goroutine" gobwas/ws with a goroutine per connection, "floor-coder"
+# coder/websocket with a goroutine per connection), in one run.
 #
 #   bench/tracker/run.sh                 all three, default sizes
 #   SERVERS="reference ours" bench/tracker/run.sh
@@ -25,7 +26,7 @@ if [ -z "${BENCH_LOCKED:-}" ]; then
   exec flock /tmp/switchboard-bench.lock "$0" "$@"
 fi
 
-SERVERS=${SERVERS:-"reference ours floor floor-goroutine"}
+SERVERS=${SERVERS:-"reference ours floor floor-goroutine floor-coder"}
 CONNS=${CONNS:-1000}
 IDLE_CONNS=${IDLE_CONNS:-19000}
 WARMUP=${WARMUP:-5s}
@@ -99,6 +100,9 @@ start_server() {
       ;;
     floor-goroutine)
       "$WORK/wsfloor" -transport goroutine -listen "127.0.0.1:$port" > "$OUT/$name.log" 2>&1 &
+      ;;
+    floor-coder)
+      "$WORK/wsfloor" -transport coder -listen "127.0.0.1:$port" > "$OUT/$name.log" 2>&1 &
       ;;
   esac
   SERVER_PID=$!

@@ -126,11 +126,11 @@ func (h *hub) pick(self *fconn, n int, rng *rand.Rand, dst []*fconn, idx []int) 
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8001", "address to listen on")
-	transport := flag.String("transport", "epoll", "epoll | goroutine")
+	transport := flag.String("transport", "epoll", "epoll | goroutine | coder")
 	loops := flag.Int("loops", runtime.GOMAXPROCS(0), "epoll: event loops")
 	flag.Parse()
-	if *transport != "epoll" && *transport != "goroutine" {
-		fmt.Fprintf(os.Stderr, "wsfloor: --transport=%q: want epoll or goroutine\n", *transport)
+	if *transport != "epoll" && *transport != "goroutine" && *transport != "coder" {
+		fmt.Fprintf(os.Stderr, "wsfloor: --transport=%q: want epoll, goroutine or coder\n", *transport)
 		os.Exit(2)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", *listen)
@@ -149,7 +149,13 @@ func main() {
 		}
 		return
 	}
-
+	if *transport == "coder" {
+		if err := serveCoder(ln); err != nil {
+			fmt.Fprintln(os.Stderr, "wsfloor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	serveGoroutines(ln)
 }
 
