@@ -17,6 +17,7 @@ REALM=bench.local
 PEER_PORT=${PEER_PORT:-24800}
 COTURN_PORT=${COTURN_PORT:-24780}
 TURND_PORT=${TURND_PORT:-24790}
+TURND_OPS=${TURND_OPS:-127.0.0.1:24791}
 REPEAT=${REPEAT:-2}
 pids=()
 cleanup() {
@@ -59,7 +60,7 @@ pids+=($COTURN_PID)
 # turnd with the production defaults except: loopback, loopback peers allowed (the peer is
 # local), no bandwidth cap (coturn has none by default), warn logging.
 SWITCHBOARD_TURND_AUTH_SECRETS="$SECRET" "$WORK/turnd" \
-  --listen=127.0.0.1:$TURND_PORT --ops.listen=127.0.0.1:0 --realm=$REALM --log.level=warn \
+  --listen=127.0.0.1:$TURND_PORT --ops.listen=$TURND_OPS --realm=$REALM --log.level=warn \
   --relay.ip=127.0.0.1 --relay.min_port=23000 --relay.max_port=24699 --peers.allow=127.0.0.0/8 \
   --quotas.bandwidth_bytes_per_second=0 --tls.listen=127.0.0.1:0 >"$WORK/turnd.log" 2>&1 &
 TURND_PID=$!
@@ -141,4 +142,4 @@ for m in 2 5 10 20 40; do
 done
 echo
 echo "turnd metrics after the run:"
-grep -E '^switchboard_turn_(relayed|relay_dropped|allocations_(created|refused))' <(curl -s "http://$(sed -n 's/.*ops listener serving.*addr=\([0-9.:]*\).*/\1/p' "$WORK/turnd.log" | head -1)/metrics" 2>/dev/null) || true
+curl -s "http://$TURND_OPS/metrics" | grep -E '^switchboard_turn_(relayed|relay_dropped|allocations_(created|refused))' || true

@@ -26,7 +26,8 @@ type Config struct {
 
 // UDP tunes the UDP listener sockets.
 type UDP struct {
-	// Sockets is how many SO_REUSEPORT sockets share the listen port; 0 = one per CPU.
+	// Sockets is how many SO_REUSEPORT sockets (and data-plane worker threads) share the
+	// listen port; 0 = one per CPU.
 	Sockets int `mapstructure:"sockets"`
 	// ReadBufferBytes sizes SO_RCVBUF of listener and relay sockets (bursts are dropped by
 	// the kernel when it is full).
