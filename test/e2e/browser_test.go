@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,8 +82,19 @@ type result struct {
 	raw string
 }
 
-// drive runs one driver.mjs scenario with a time limit and returns its result.
+// drive runs one driver.mjs scenario with a time limit and returns its result; any failure
+// fails the test.
 func drive(t *testing.T, node string, s *suite, scenario string, limit time.Duration, pages []string, extra map[string]any) result {
+	t.Helper()
+	r, failure := tryDrive(t, node, s, scenario, limit, pages, extra)
+	if failure != "" {
+		t.Fatal(failure)
+	}
+	return r
+}
+
+// tryDrive runs the scenario and returns its result, or a description of its failure.
+func tryDrive(t *testing.T, node string, s *suite, scenario string, limit time.Duration, pages []string, extra map[string]any) (result, string) {
 	t.Helper()
 	spec := map[string]any{"scenario": scenario, "pages": pages, "chromium": chromiumPath,
 		"timeoutMs": limit.Milliseconds(), "control": s.pages.URL + "/control"}
@@ -114,12 +126,12 @@ func drive(t *testing.T, node string, s *suite, scenario string, limit time.Dura
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	r.raw = lines[len(lines)-1]
 	if jerr := json.Unmarshal([]byte(r.raw), &r); jerr != nil {
-		t.Fatalf("%s: driver failed (%v) without a result:\n%s\n%s", scenario, err, stdout.String(), tail(stderr.String(), 200))
+		return r, fmt.Sprintf("%s: driver failed (%v) without a result:\n%s\n%s", scenario, err, stdout.String(), tail(stderr.String(), 200))
 	}
 	if !r.OK {
-		t.Fatalf("%s: %s\nresult: %s\nbrowser console:\n%s", scenario, r.Error, r.raw, tail(stderr.String(), 200))
+		return r, fmt.Sprintf("%s: %s\nresult: %s\nbrowser console:\n%s", scenario, r.Error, r.raw, tail(stderr.String(), 200))
 	}
-	return r
+	return r, ""
 }
 
 // tail is the last n lines of s.
@@ -178,12 +190,27 @@ func TestBrowsers(t *testing.T) {
 	}
 
 	t.Run("four peers in one room", func(t *testing.T) {
-		s := startSuite(t, suiteOpts{allowLoopback: true})
-		var pages []string
-		for range 4 {
-			pages = append(pages, s.pageURL("group", "/v1/ice-servers", "ice-servers"))
+		var s *suite
+		var r result
+		for attempt := 1; ; attempt++ {
+			s = startSuite(t, suiteOpts{allowLoopback: true})
+			var pages []string
+			for range 4 {
+				pages = append(pages, s.pageURL("group", "/v1/ice-servers", "ice-servers"))
+			}
+			var failure string
+			if r, failure = tryDrive(t, node, s, "group", 120*time.Second, pages, nil); failure == "" {
+				break
+			}
+			// trystero 0.25.4 sometimes never activates one peer of a connected pair: its
+			// "handshake timed out" while every RTCPeerConnection reports connected (about 1 run
+			// in 10 here). That is the client library, not the servers: retry once, loudly.
+			if attempt == 1 && strings.Contains(failure, "handshake timed out") {
+				t.Logf("attempt 1 hit trystero's handshake race; retrying once with fresh daemons. First failure:\n%s", failure)
+				continue
+			}
+			t.Fatal(failure)
 		}
-		r := drive(t, node, s, "group", 120*time.Second, pages, nil)
 		for i, n := range r.Peers {
 			if n != 3 {
 				t.Errorf("peer %d sees %d others, want 3", i, n)
