@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,27 +244,46 @@ func TestBrowsers(t *testing.T) {
 		}
 	})
 
-	t.Run("credapi self-test page in two tabs", func(t *testing.T) {
-		s := startSuite(t, suiteOpts{allowLoopback: true})
-		r := drive(t, node, s, "selftest", 90*time.Second, []string{s.credURL + "/selftest/#room=e2e"}, nil)
-		for i, p := range r.Selftest {
-			t.Logf("tab %d: %+v", i, p)
-			if len(p.RelayFrom) != 2 || len(p.NoRelayFrom) != 0 {
-				t.Errorf("tab %d: relay candidates from %v, none from %v; want both TURN URIs", i, p.RelayFrom, p.NoRelayFrom)
-			}
-			if !p.Tracker.OK {
-				t.Errorf("tab %d: tracker check failed: %s", i, p.Tracker.Text)
-			}
-			if !strings.HasPrefix(p.Via, "relay 127.0.0.1:") || !strings.Contains(p.Via, s.turnAddr) {
-				t.Errorf("tab %d: chat went via %q, want a relay candidate from turnd at %s", i, p.Via, s.turnAddr)
-			}
-			for _, st := range p.Statuses {
-				if strings.Contains(st, "fail") {
-					t.Errorf("tab %d shows a failure: %s", i, st)
+	for _, tc := range []struct{ name, apiKey string }{
+		{"credapi self-test page in two tabs", ""},
+		{"credapi self-test page with an API key", "e2e-api-key-0123456789abcdef"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSuite(t, suiteOpts{allowLoopback: true, apiKey: tc.apiKey})
+			page := s.credURL + "/selftest/#room=e2e"
+			if tc.apiKey != "" {
+				page += "&key=" + tc.apiKey
+				// Without the key credapi refuses, so the page really used it.
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.credURL+"/v1/client-config", nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("credapi answered %s without the API key; want a refusal", resp.Status)
 				}
 			}
-		}
-	})
+			r := drive(t, node, s, "selftest", 90*time.Second, []string{page}, nil)
+			for i, p := range r.Selftest {
+				t.Logf("tab %d: %+v", i, p)
+				if len(p.RelayFrom) != 2 || len(p.NoRelayFrom) != 0 {
+					t.Errorf("tab %d: relay candidates from %v, none from %v; want both TURN URIs", i, p.RelayFrom, p.NoRelayFrom)
+				}
+				if !p.Tracker.OK {
+					t.Errorf("tab %d: tracker check failed: %s", i, p.Tracker.Text)
+				}
+				if !strings.HasPrefix(p.Via, "relay 127.0.0.1:") || !strings.Contains(p.Via, s.turnAddr) {
+					t.Errorf("tab %d: chat went via %q, want a relay candidate from turnd at %s", i, p.Via, s.turnAddr)
+				}
+				for _, st := range p.Statuses {
+					if strings.Contains(st, "fail") {
+						t.Errorf("tab %d shows a failure: %s", i, st)
+					}
+				}
+			}
+		})
+	}
 
 	t.Run("default peer policy refuses loopback relays", func(t *testing.T) {
 		s := startSuite(t, suiteOpts{allowLoopback: false})

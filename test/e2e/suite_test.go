@@ -36,6 +36,8 @@ type suiteOpts struct {
 	// allowLoopback opens 127.0.0.0/8 in turnd's peer policy: two browsers on one host relay to
 	// each other's loopback relay addresses. Off, turnd keeps its production default.
 	allowLoopback bool
+	// apiKey, when set, is the one key credapi requires (api_keys).
+	apiKey string
 }
 
 func startSuite(t *testing.T, o suiteOpts) *suite {
@@ -59,7 +61,11 @@ func startSuite(t *testing.T, o suiteOpts) *suite {
 	s.tracker = startProc(t, "tracker", nil, "--listen=127.0.0.1:0", "--announce_interval=10s")
 	s.trackURL = s.tracker.addr("url")
 
-	s.credapi = startProc(t, "credapi", []string{"SWITCHBOARD_CREDAPI_AUTH_SECRETS=" + s.secret},
+	credEnv := []string{"SWITCHBOARD_CREDAPI_AUTH_SECRETS=" + s.secret}
+	if o.apiKey != "" {
+		credEnv = append(credEnv, "SWITCHBOARD_CREDAPI_API_KEYS="+o.apiKey)
+	}
+	s.credapi = startProc(t, "credapi", credEnv,
 		"--listen=127.0.0.1:0",
 		fmt.Sprintf("--ice.urls=stun:%[1]s,turn:%[1]s?transport=udp,turn:%[1]s?transport=tcp", s.turnAddr),
 		"--trackers="+s.trackURL,

@@ -41,9 +41,16 @@ const waitGathering = (pc, ms) => new Promise(resolve => {
 // 1. The configuration, from the credapi that serves this page.
 async function loadConfig() {
   const url = new URL('../v1/client-config', location.href)
-  const res = await fetch(url, {headers: {Accept: 'application/json'}})
+  // When credapi requires API keys, open the page as /selftest/#key=<key>: a fragment never
+  // reaches a server or a log.
+  const key = new URLSearchParams(location.hash.slice(1)).get('key')
+  const headers = {Accept: 'application/json', ...(key ? {Authorization: 'Bearer ' + key} : {})}
+  const res = await fetch(url, {headers})
   const body = await res.json().catch(() => ({}))
-  if (!res.ok) throw new Error(`${url.pathname} answered ${res.status}: ${body.error || ''} ${body.message || ''}`)
+  if (!res.ok) {
+    const hint = res.status === 401 || res.status === 403 ? ' (if credapi requires API keys, open this page as #key=<key>)' : ''
+    throw new Error(`${url.pathname} answered ${res.status}: ${body.error || ''} ${body.message || ''}${hint}`)
+  }
   if (!Array.isArray(body.iceServers)) throw new Error(`${url.pathname} has no iceServers`)
   for (const s of body.iceServers) {
     row('config-servers', [urlsOf(s).join(' '), s.username, s.credential ? `(${s.credential.length} characters)` : ''])
@@ -140,10 +147,12 @@ async function testTracker() {
 // 4. Two tabs: WebTorrent tracker signalling (as trystero does, without encryption) and a data
 // channel forced through the relay. The tab with the smaller peer id offers, the other answers.
 function startChat(iceServers) {
-  let room = new URLSearchParams(location.hash.slice(1)).get('room')
+  const hash = new URLSearchParams(location.hash.slice(1))
+  let room = hash.get('room')
   if (!room) {
     room = randomId().slice(0, 10)
-    history.replaceState(null, '', '#room=' + room)
+    hash.set('room', room)
+    history.replaceState(null, '', '#' + hash)
   }
   $('chat-room').textContent = room
   $('chat-link').href = location.href
