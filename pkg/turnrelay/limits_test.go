@@ -209,7 +209,10 @@ func TestMalformedFloodThenFreshAllocation(t *testing.T) {
 	if got, _, err := c.readData(3 * time.Second); err != nil || string(got) != "still-alive" {
 		t.Fatalf("round trip after flood: %q %v", got, err)
 	}
+	if ts.counter(t, "switchboard_turn_relay_dropped_packets_total", "reason", dropMalformed) == 0 {
+		t.Error("flood produced no malformed drops in the metrics")
+	}
 	if ts.counter(t, "switchboard_turn_request_errors_total") == 0 {
-		t.Error("flood produced no request errors in the metrics")
+		t.Error("well-framed junk produced no request errors in the metrics")
 	}
 }

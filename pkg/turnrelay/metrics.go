@@ -27,6 +27,7 @@ const (
 	dropBandwidth = "bandwidth"
 	dropPolicy    = "policy"
 	dropQueue     = "queue_full"
+	dropMalformed = "malformed"
 
 	connTotal = "total_limit"
 	connPerIP = "per_ip_limit"
@@ -51,6 +52,7 @@ type metrics struct {
 	dropBandwidthCtr prometheus.Counter
 	dropPolicyCtr    prometheus.Counter
 	dropQueueCtr     prometheus.Counter
+	malformedCtr     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -124,5 +126,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.dropBandwidthCtr = m.dropped.WithLabelValues(dropBandwidth)
 	m.dropPolicyCtr = m.dropped.WithLabelValues(dropPolicy)
 	m.dropQueueCtr = m.dropped.WithLabelValues(dropQueue)
+	m.malformedCtr = m.dropped.WithLabelValues(dropMalformed)
 	return m
 }

@@ -1,6 +1,7 @@
 package turnrelay
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -76,9 +77,27 @@ func (s *udpSocket) handle(buf []byte, n int, from netip.AddrPort) {
 	if n >= 4 && p[0]&0xc0 == 0x40 && s.dp.fromClient(from, p) {
 		return
 	}
+	if !wellFramed(p) {
+		// Junk never reaches pion's queue, so a flood of it cannot crowd out real requests.
+		s.m.malformedCtr.Inc()
+		return
+	}
 	if !deliver(s.in, p, from) {
 		s.m.dropQueueCtr.Inc()
 	}
+}
+
+// wellFramed accepts what pion could handle at all: a STUN message whose header carries the
+// magic cookie and the datagram's own length, or ChannelData whose length fits.
+func wellFramed(p []byte) bool {
+	switch {
+	case len(p) >= 20 && p[0]&0xc0 == 0:
+		return p[4] == 0x21 && p[5] == 0x12 && p[6] == 0xa4 && p[7] == 0x42 &&
+			20+int(binary.BigEndian.Uint16(p[2:])) == len(p)
+	case len(p) >= 4 && p[0]&0xc0 == 0x40:
+		return 4+int(binary.BigEndian.Uint16(p[2:])) <= len(p)
+	}
+	return false
 }
 
 // maxCachedAddrs bounds the address cache against spoofed-source floods.

@@ -3,7 +3,6 @@ package turnrelay
 import (
 	"errors"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -88,9 +87,6 @@ func (w *worker) close() {
 const maxBurst = 64
 
 func (w *worker) run() {
-	// A locked thread blocking in epoll_wait is what coturn's threads do; the runtime
-	// hands its P to other goroutines meanwhile.
-	runtime.LockOSThread()
 	defer close(w.done)
 	events := make([]unix.EpollEvent, 128)
 	buf := make([]byte, headroom+rtpMTU+64)
