@@ -2,6 +2,7 @@ package turnrelay
 
 import (
 	"crypto/rand"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -214,5 +215,32 @@ func TestMalformedFloodThenFreshAllocation(t *testing.T) {
 	}
 	if ts.counter(t, "switchboard_turn_request_errors_total") == 0 {
 		t.Error("well-framed junk produced no request errors in the metrics")
+	}
+}
+
+func TestRelayPortsExhaustedAndPublicIP(t *testing.T) {
+	cfg := testConfig()
+	port := freeUDPPort(t)
+	cfg.Relay.MinPort, cfg.Relay.MaxPort = port, port
+	cfg.Relay.PublicIP = "198.51.100.7"
+	ts := startServer(t, cfg)
+	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "ports")
+	relayed, code := dialRaw(t, "udp", ts.UDPAddr(), user, pass).allocate()
+	if code != 0 {
+		t.Fatalf("first allocation: code %d", code)
+	}
+	if relayed.String() != fmt.Sprintf("198.51.100.7:%d", port) {
+		t.Errorf("XOR-RELAYED-ADDRESS %v, want relay.public_ip with the bound port %d", relayed, port)
+	}
+	if _, code := dialRaw(t, "udp", ts.UDPAddr(), user, pass).allocate(); code != 508 {
+		t.Fatalf("allocation with the port range used up: code %d, want 508", code)
+	}
+	if n := ts.counter(t, "switchboard_turn_allocations_refused_total", "reason", refusedNoPort); n != 1 {
+		t.Errorf("refused{no_relay_port} = %v", n)
+	}
+	// The refused allocation's quota reservation does not leak forever.
+	ts.clock.Add(time.Minute)
+	if r := ts.q.reserve("ports", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}); r != "" {
+		t.Errorf("reservation after the failed allocation expired: %q", r)
 	}
 }
