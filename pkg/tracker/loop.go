@@ -98,8 +98,9 @@ func (l *loop) run() {
 				l.read(c, now)
 			}
 		}
-		// Gathering is bounded in time and size, so a reply waits at most about 2 ms, and only under saturation.
-		if len(l.w.b.conns) >= maxGatherConns || nowT.Sub(gatherStart) >= maxGather {
+		// Keep gathering only while the input comes in bulk (saturation); a light load flushes
+		// every round, so replies are not held back. Gathering is bounded in time and size.
+		if n < gatherMinEvents || len(l.w.b.conns) >= maxGatherConns || nowT.Sub(gatherStart) >= maxGather {
 			l.w.b.flush()
 		}
 	}
@@ -107,8 +108,9 @@ func (l *loop) run() {
 }
 
 const (
-	maxGather      = 2 * time.Millisecond
-	maxGatherConns = 4096
+	maxGather       = 2 * time.Millisecond
+	maxGatherConns  = 4096
+	gatherMinEvents = 16
 )
 
 // read drains what the socket has (bounded, for fairness: level-triggered epoll calls again).
