@@ -22,6 +22,7 @@ REPEAT=${REPEAT:-2}
 pids=()
 cleanup() {
   if [ -n "${TURND_PID:-}" ] && ! kill -0 "$TURND_PID" 2>/dev/null; then echo "turnd exited early:"; tail -20 "$WORK/turnd.log"; fi
+  if [ -n "${COTURN_PID:-}" ] && ! kill -0 "$COTURN_PID" 2>/dev/null; then echo "coturn exited early:"; tail -20 "$WORK"/coturn*.log; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -75,7 +76,9 @@ for port in "$COTURN_PORT" "$TURND_PORT"; do
   done
 done
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# A server that dies mid-run is reported, not silently skipped.
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || { echo "server pid $1 ($(name_of "$1")) exited during the run" >&2; echo 0; }; }
+name_of() { if [ "$1" = "$COTURN_PID" ]; then echo coturn; else echo turnd; fi; }
 HZ=$(getconf CLK_TCK)
 
 # run_profile NAME SERVER_PID PORT UCLIENT_ARGS...
