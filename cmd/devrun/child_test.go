@@ -1,22 +1,14 @@
 package main
 
 import (
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
+
 	"strings"
 	"sync"
 	"testing"
 )
 
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuilder) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type lockedBuilder = testtool.SyncBuffer
 
 // TestPrefixer: every line of every daemon comes out whole, with its daemon's prefix, even
 // when writes split lines and daemons write at once.

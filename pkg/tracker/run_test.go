@@ -1,7 +1,8 @@
 package tracker
 
 import (
-	"bytes"
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
+
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,7 +20,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,22 +30,7 @@ import (
 	"github.com/switchboard-p2p/switchboard/pkg/daemon"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testtool.SyncBuffer
 
 // writeCert writes a fresh self-signed certificate for 127.0.0.1 to certFile/keyFile and
 // returns a client config that trusts only it.

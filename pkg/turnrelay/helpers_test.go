@@ -1,7 +1,8 @@
 package turnrelay
 
 import (
-	"bytes"
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
+
 	"encoding/binary"
 	"errors"
 	"io"
@@ -45,17 +46,7 @@ type testServer struct {
 	logs    *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testtool.SyncBuffer
 
 // testConfig serves on loopback ephemeral ports and allows loopback peers.
 func testConfig() Config {
