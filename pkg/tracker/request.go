@@ -212,36 +212,12 @@ func (d *decoder) field(r *request, key []byte) error {
 		case '[':
 			return d.hashList(r)
 		default:
-			id, ok, err := d.idValue()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				d.setFail(r, reasonInvalidInfoHash)
-				return nil
-			}
-			r.infoHash, r.hasInfoHash = id, true
+			return d.idField(r, &r.infoHash, &r.hasInfoHash, reasonInvalidInfoHash)
 		}
 	case "peer_id":
-		id, ok, err := d.idValue()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			d.setFail(r, reasonInvalidPeerID)
-			return nil
-		}
-		r.peerID, r.hasPeerID = id, true
+		return d.idField(r, &r.peerID, &r.hasPeerID, reasonInvalidPeerID)
 	case "to_peer_id":
-		id, ok, err := d.idValue()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			d.setFail(r, reasonInvalidToPeerID)
-			return nil
-		}
-		r.toPeerID, r.hasToPeerID = id, true
+		return d.idField(r, &r.toPeerID, &r.hasToPeerID, reasonInvalidToPeerID)
 	case "event":
 		str, ok, err := d.stringValue()
 		if err != nil {
@@ -316,6 +292,20 @@ func (d *decoder) field(r *request, key []byte) error {
 		_, err := s.value(0)
 		return err
 	}
+	return nil
+}
+
+// idField decodes an id member into dst; a malformed id records reason for the reply.
+func (d *decoder) idField(r *request, dst *ID, has *bool, reason string) error {
+	id, ok, err := d.idValue()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		d.setFail(r, reason)
+		return nil
+	}
+	*dst, *has = id, true
 	return nil
 }
 
