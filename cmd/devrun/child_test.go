@@ -1,11 +1,11 @@
 package main
 
 import (
-	"github.com/switchboard-p2p/switchboard/internal/testtool"
-
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
 )
 
 type lockedBuilder = testtool.SyncBuffer

@@ -15,9 +15,18 @@ import (
 	"time"
 )
 
-// SelfSignedCert writes a fresh self-signed certificate for 127.0.0.1/localhost into dir and
-// returns the PEM file paths and the parsed certificate (for a client's RootCAs).
+// SelfSignedCert writes a fresh self-signed certificate for 127.0.0.1/localhost into dir as
+// <name>.crt and <name>.key and returns the paths and the parsed certificate.
 func SelfSignedCert(t testing.TB, dir, name string) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	certFile = filepath.Join(dir, name+".crt")
+	keyFile = filepath.Join(dir, name+".key")
+	return certFile, keyFile, WriteCert(t, certFile, keyFile, name)
+}
+
+// WriteCert writes a fresh self-signed server certificate (common name cn) for 127.0.0.1,
+// ::1 and localhost to certFile and keyFile, and returns it parsed, for a client's RootCAs.
+func WriteCert(t testing.TB, certFile, keyFile, cn string) *x509.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -26,7 +35,7 @@ func SelfSignedCert(t testing.TB, dir, name string) (certFile, keyFile string, c
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
@@ -40,18 +49,19 @@ func SelfSignedCert(t testing.TB, dir, name string) (certFile, keyFile string, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ = x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kb, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile = filepath.Join(dir, name+".crt")
-	keyFile = filepath.Join(dir, name+".key")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return certFile, keyFile, cert
+	return cert
 }

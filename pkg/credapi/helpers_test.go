@@ -1,8 +1,6 @@
 package credapi
 
 import (
-	"github.com/switchboard-p2p/switchboard/internal/testtool"
-
 	"bytes"
 	"encoding/json"
 	"io"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
 	"github.com/switchboard-p2p/switchboard/pkg/config"
 	"github.com/switchboard-p2p/switchboard/pkg/turncred"
 )

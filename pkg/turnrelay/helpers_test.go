@@ -1,8 +1,6 @@
 package turnrelay
 
 import (
-	"github.com/switchboard-p2p/switchboard/internal/testtool"
-
 	"encoding/binary"
 	"errors"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
 	"github.com/switchboard-p2p/switchboard/pkg/turncred"
 )
 
