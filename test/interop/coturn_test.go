@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"github.com/pion/stun/v4"
 
 	"github.com/switchboard-p2p/switchboard/internal/testtool"
-	"github.com/switchboard-p2p/switchboard/pkg/turncred"
 )
 
 // startCoturn runs turnserver on 127.0.0.1 with a random port in REST-secret mode, no
@@ -126,59 +124,14 @@ func TestCoturnAcceptsCredapiCredentials(t *testing.T) {
 		fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", port),
 		fmt.Sprintf("turn:127.0.0.1:%d?transport=tcp", port),
 	}
-	api := startCredapi(t, logs, []string{newSecret, oldSecret}, uris)
-	apiOld := startCredapi(t, logs, []string{oldSecret}, uris)
-	sensitive := []string{newSecret, oldSecret}
-	ctx := t.Context()
-
-	for _, transport := range []string{"udp", "tcp"} {
-		t.Run("credapi credential over "+transport, func(t *testing.T) {
-			c := fetchCredential(t, api, "username=interop-"+transport)
-			sensitive = append(sensitive, c.Password)
-			if err := allocateAndEcho(ctx, logs, uriAddr(t, c.URIs, transport), transport, c.Username, c.Password); err != nil {
-				t.Fatalf("coturn refused credapi's credential over %s: %v", transport, err)
-			}
-		})
-	}
-	t.Run("generated id", func(t *testing.T) {
-		c := fetchCredential(t, api, "ttl=600")
-		sensitive = append(sensitive, c.Password)
-		if err := allocateAndEcho(ctx, logs, uriAddr(t, c.URIs, "udp"), "udp", c.Username, c.Password); err != nil {
-			t.Fatal(err)
-		}
+	checkCredentials(t, credentialCase{
+		server:    "coturn",
+		relayAddr: fmt.Sprintf("127.0.0.1:%d", port),
+		refusals:  []string{"401"},
+		newSecret: newSecret,
+		api:       startCredapi(t, logs, []string{newSecret, oldSecret}, uris),
+		apiOld:    startCredapi(t, logs, []string{oldSecret}, uris),
+		logs:      logs,
+		sensitive: []string{newSecret, oldSecret},
 	})
-	t.Run("minted with the older secret during rotation", func(t *testing.T) {
-		c := fetchCredential(t, apiOld, "")
-		sensitive = append(sensitive, c.Password)
-		if err := allocateAndEcho(ctx, logs, uriAddr(t, c.URIs, "udp"), "udp", c.Username, c.Password); err != nil {
-			t.Fatal(err)
-		}
-	})
-
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	wrong := turncred.Static("some-other-secret-" + strings.Repeat("x", 32))
-	wrongCred, _ := wrong.Mint(time.Now(), time.Hour, "x")
-	expired, _ := turncred.Static(newSecret).Mint(time.Now().Add(-2*time.Hour), time.Hour, "late")
-	good := fetchCredential(t, api, "username=tamper")
-	refusals := []struct{ name, user, pass string }{
-		{"wrong secret", wrongCred.Username, wrongCred.Password},
-		{"expired", expired.Username, expired.Password},
-		{"tampered username", strings.Replace(good.Username, "tamper", "tamperX", 1), good.Password},
-		{"unpadded password", good.Username, strings.TrimRight(good.Password, "=")},
-	}
-	for _, r := range refusals {
-		t.Run("refuses "+r.name, func(t *testing.T) {
-			c, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			err := allocateAndEcho(c, logs, addr, "udp", r.user, r.pass)
-			if err == nil {
-				t.Fatalf("coturn accepted a credential with %s", r.name)
-			}
-			// The refusal must be coturn's authentication error, not a transport failure.
-			if !strings.Contains(err.Error(), "401") {
-				t.Fatalf("want a 401 from coturn, got: %v", err)
-			}
-		})
-	}
-	logs.assertNoLeak(t, append(sensitive, good.Password)...)
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-p2p/switchboard/internal/testtool"
 	"github.com/switchboard-p2p/switchboard/pkg/credapi"
 	"github.com/switchboard-p2p/switchboard/pkg/turncred"
 )
@@ -27,12 +27,8 @@ import (
 // logSink collects every log line a test produces (credapi's and the pion client's) so the
 // test can scan them for secrets and issued passwords at the end.
 type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	testtool.SyncBuffer
 }
-
-func (s *logSink) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *logSink) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // assertNoLeak fails if any line of the sink contains one of the sensitive values.
 func (s *logSink) assertNoLeak(t *testing.T, sensitive ...string) {
@@ -211,4 +207,69 @@ func allocateAndEcho(ctx context.Context, logs io.Writer, addr, transport, usern
 		return nil
 	}
 	return errors.New("no echo through the relay within 5s")
+}
+
+// credentialCase is one TURN server under test: where credapi's credentials are used, and the
+// STUN error text that proves a refusal came from the server's authentication.
+type credentialCase struct {
+	server    string   // for messages: "coturn", "turnd"
+	relayAddr string   // UDP address for the refusal cases
+	refusals  []string // any of these in the error marks an authentication refusal
+	newSecret string
+	api       string // credapi with both secrets
+	apiOld    string // credapi with only the older secret
+	logs      *logSink
+	sensitive []string
+}
+
+// checkCredentials is the proof both servers must pass: credapi credentials allocate over UDP
+// and TCP (named and generated ids), a credential minted with the older secret works during
+// rotation, a wrong secret, an expired or tampered username and an unpadded password are
+// refused by authentication, and no log line carries a secret or an issued password.
+func checkCredentials(t *testing.T, cc credentialCase) {
+	ctx := t.Context()
+	sensitive := cc.sensitive
+	allocates := func(t *testing.T, api, query, transport string) {
+		t.Helper()
+		c := fetchCredential(t, api, query)
+		sensitive = append(sensitive, c.Password)
+		if err := allocateAndEcho(ctx, cc.logs, uriAddr(t, c.URIs, transport), transport, c.Username, c.Password); err != nil {
+			t.Fatalf("%s refused credapi's credential over %s: %v", cc.server, transport, err)
+		}
+	}
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run("credapi credential over "+transport, func(t *testing.T) {
+			allocates(t, cc.api, "username=interop-"+transport, transport)
+		})
+	}
+	t.Run("generated id", func(t *testing.T) { allocates(t, cc.api, "ttl=600", "udp") })
+	t.Run("minted with the older secret during rotation", func(t *testing.T) { allocates(t, cc.apiOld, "", "udp") })
+
+	wrongCred, _ := turncred.Static("some-other-secret-"+strings.Repeat("x", 32)).Mint(time.Now(), time.Hour, "x")
+	expired, _ := turncred.Static(cc.newSecret).Mint(time.Now().Add(-2*time.Hour), time.Hour, "late")
+	good := fetchCredential(t, cc.api, "username=tamper")
+	refusals := []struct{ name, user, pass string }{
+		{"wrong secret", wrongCred.Username, wrongCred.Password},
+		{"expired", expired.Username, expired.Password},
+		{"tampered username", strings.Replace(good.Username, "tamper", "tamperX", 1), good.Password},
+		{"unpadded password", good.Username, strings.TrimRight(good.Password, "=")},
+	}
+	for _, r := range refusals {
+		t.Run("refuses "+r.name, func(t *testing.T) {
+			c, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			err := allocateAndEcho(c, cc.logs, cc.relayAddr, "udp", r.user, r.pass)
+			if err == nil {
+				t.Fatalf("%s accepted a credential with %s", cc.server, r.name)
+			}
+			// The refusal must be the server's authentication error, not a transport failure.
+			for _, want := range cc.refusals {
+				if strings.Contains(err.Error(), want) {
+					return
+				}
+			}
+			t.Fatalf("want one of %q from %s, got: %v", cc.refusals, cc.server, err)
+		})
+	}
+	cc.logs.assertNoLeak(t, append(sensitive, good.Password)...)
 }
