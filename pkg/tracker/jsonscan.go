@@ -214,24 +214,10 @@ func (s *scanner) value(depth int) ([]byte, error) {
 			break
 		}
 	case c == '[':
-		s.i++
-		if s.peek() == ']' {
-			s.i++
-			break
-		}
-		for {
-			if _, err = s.value(depth + 1); err != nil {
-				return nil, err
-			}
-			if s.peek() == ',' {
-				s.i++
-				continue
-			}
-			if err = s.expect(']'); err != nil {
-				return nil, err
-			}
-			break
-		}
+		err = s.elements(func() error {
+			_, err := s.value(depth + 1)
+			return err
+		})
 	case c == '"':
 		_, _, err = s.str()
 	case c == 't':
@@ -249,6 +235,25 @@ func (s *scanner) value(depth int) ([]byte, error) {
 		return nil, err
 	}
 	return s.b[start:s.i], nil
+}
+
+// elements scans an array (the scanner is at '[') and calls each once per element, with the
+// scanner at the element's start.
+func (s *scanner) elements(each func() error) error {
+	s.i++ // '['
+	if s.peek() == ']' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := each(); err != nil {
+			return err
+		}
+		if s.peek() != ',' {
+			return s.expect(']')
+		}
+		s.i++
+	}
 }
 
 // unquote decodes a raw string token (with quotes) into dst.

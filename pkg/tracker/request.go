@@ -358,14 +358,8 @@ func (d *decoder) offerIDValue() ([]byte, bool, error) {
 }
 
 func (d *decoder) hashList(r *request) error {
-	s := &d.s
-	s.i++ // '['
 	r.hashList = true
-	if s.peek() == ']' {
-		s.i++
-		return nil
-	}
-	for {
+	return d.s.elements(func() error {
 		id, ok, err := d.idValue()
 		if err != nil {
 			return err
@@ -378,31 +372,12 @@ func (d *decoder) hashList(r *request) error {
 		default:
 			r.scrapeHashes = append(r.scrapeHashes, id)
 		}
-		if s.peek() == ',' {
-			s.i++
-			continue
-		}
-		return s.expect(']')
-	}
+		return nil
+	})
 }
 
 func (d *decoder) offers(r *request) error {
-	s := &d.s
-	s.i++ // '['
-	if s.peek() == ']' {
-		s.i++
-		return nil
-	}
-	for {
-		if err := d.offer(r); err != nil {
-			return err
-		}
-		if s.peek() == ',' {
-			s.i++
-			continue
-		}
-		return s.expect(']')
-	}
+	return d.s.elements(func() error { return d.offer(r) })
 }
 
 func (d *decoder) offer(r *request) error {
