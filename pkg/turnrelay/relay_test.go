@@ -44,7 +44,12 @@ func TestSendIndicationAndChannelDataRoundTrip(t *testing.T) {
 			t.Fatalf("ChannelData round trip %d: %q ch %#x err %v", i, got, ch, err)
 		}
 	}
-	// Counters move while the allocation is alive (not at session end).
+	// Counters move while the allocation is alive (not at session end). The relay counts a
+	// datagram after sending it, so the client may read the echo a moment before the count moves.
+	waitFor(t, "51 packets counted each way", func() bool {
+		return ts.counter(t, "switchboard_turn_relayed_packets_total", "direction", "client_to_peer") >= 51 &&
+			ts.counter(t, "switchboard_turn_relayed_packets_total", "direction", "peer_to_client") >= 51
+	})
 	if n := ts.counter(t, "switchboard_turn_relayed_packets_total", "direction", "client_to_peer"); n != 51 {
 		t.Errorf("client_to_peer packets = %v, want 51", n)
 	}
