@@ -108,9 +108,12 @@ func (s *suite) restartTracker(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	opsAddr := s.tracker.addr("ops")
 	s.tracker.stop(s.t)
 	_, port, _ := net.SplitHostPort(s.tracker.addr("url")[len("ws://"):])
-	p, err := launch("tracker", nil, "--listen=127.0.0.1:"+port, "--announce_interval=10s")
+	// Both ports are given: an ephemeral ops port could be handed the service port the old
+	// tracker just freed (seen once: "bind: address already in use").
+	p, err := launch("tracker", nil, "--listen=127.0.0.1:"+port, "--ops.listen="+opsAddr, "--announce_interval=10s")
 	if p != nil {
 		old := s.tracker
 		s.t.Cleanup(func() {
