@@ -63,8 +63,11 @@ type Relay struct {
 	IP string `mapstructure:"ip"`
 	// PublicIP is advertised in XOR-RELAYED-ADDRESS instead of IP (NAT, Kubernetes).
 	PublicIP string `mapstructure:"public_ip"`
-	MinPort  int    `mapstructure:"min_port"`
-	MaxPort  int    `mapstructure:"max_port"`
+	// PublicIPFile names a file holding the address to advertise, read at start (written
+	// by a Kubernetes init container from the node's ExternalIP); excludes PublicIP.
+	PublicIPFile string `mapstructure:"public_ip_file"`
+	MinPort      int    `mapstructure:"min_port"`
+	MaxPort      int    `mapstructure:"max_port"`
 	// AllocationLifetime is the default allocation lifetime (clients may ask for less).
 	AllocationLifetime time.Duration `mapstructure:"allocation_lifetime"`
 }
@@ -159,6 +162,10 @@ func (c *Config) Validate(p *config.Problems) {
 	}
 	checkIP(p, "relay.ip", c.Relay.IP, true)
 	checkIP(p, "relay.public_ip", c.Relay.PublicIP, false)
+	if c.Relay.PublicIP != "" && c.Relay.PublicIPFile != "" {
+		p.Add("relay.public_ip_file", `"`+c.Relay.PublicIPFile+`"`,
+			"empty when relay.public_ip is set (relay.public_ip "+c.Relay.PublicIP+"): set one of the two")
+	}
 	config.CheckRange(p, "relay.min_port", c.Relay.MinPort, 1024, 65535)
 	config.CheckRange(p, "relay.max_port", c.Relay.MaxPort, 1024, 65535)
 	if c.Relay.MinPort > c.Relay.MaxPort {

@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -195,7 +198,8 @@ func udpSockets(cfg Config) int {
 	return runtime.NumCPU()
 }
 
-// relayAddrs resolves relay.ip (detecting one when empty) and relay.public_ip.
+// relayAddrs resolves relay.ip (detecting one when empty) and the advertised address:
+// relay.public_ip, the address in relay.public_ip_file, or the bind address.
 func relayAddrs(r Relay) (bind, advertise netip.Addr, err error) {
 	if r.IP != "" {
 		bind, err = netip.ParseAddr(r.IP)
@@ -209,14 +213,73 @@ func relayAddrs(r Relay) (bind, advertise netip.Addr, err error) {
 			return bind, advertise, err
 		}
 	}
+	bind = bind.Unmap()
 	advertise = bind
-	if r.PublicIP != "" {
+	switch {
+	case r.PublicIP != "":
 		advertise, err = netip.ParseAddr(r.PublicIP)
 		if err != nil {
 			return bind, advertise, fmt.Errorf("relay.public_ip %q: %w", r.PublicIP, err)
 		}
+		advertise = advertise.Unmap()
+		if advertise.Is4() != bind.Is4() {
+			return bind, advertise, fmt.Errorf("relay.public_ip %s: not of the relay's address family (relay address %s)", advertise, bind)
+		}
+	case r.PublicIPFile != "":
+		if advertise, err = readPublicIPFile(r.PublicIPFile, bind); err != nil {
+			return bind, advertise, err
+		}
 	}
-	return bind.Unmap(), advertise.Unmap(), nil
+	return bind, advertise, nil
+}
+
+// readPublicIPFile reads the address to advertise from relay.public_ip_file: one IP,
+// surrounding whitespace ignored, of the same family as the relay address bind.
+func readPublicIPFile(path string, bind netip.Addr) (netip.Addr, error) {
+	fail := func(format string, args ...any) (netip.Addr, error) {
+		return netip.Addr{}, fmt.Errorf("relay.public_ip_file %s: "+format, append([]any{path}, args...)...)
+	}
+	// An IP is under 64 bytes; a larger file is not what the init container writes.
+	data, err := readSmallFile(path, 256)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if err != nil {
+		return fail("cannot read it: %v", err)
+	}
+	text := strings.TrimSpace(string(data))
+	if text == "" {
+		return fail("the file is empty; it must hold the IP address to advertise, such as 203.0.113.10")
+	}
+	a, err := netip.ParseAddr(text)
+	if err != nil || a.Zone() != "" {
+		return fail("%q is not an IP address; the file must hold one address, such as 203.0.113.10", text)
+	}
+	a = a.Unmap()
+	switch {
+	case a.IsUnspecified() || a.IsMulticast():
+		return fail("%s cannot be advertised: it must be a unicast address clients can reach", a)
+	case a.Is4() != bind.Is4():
+		return fail("%s is not of the relay's address family (relay address %s)", a, bind)
+	}
+	return a, nil
+}
+
+// readSmallFile reads path, failing when it holds more than limit bytes.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path) //nolint:gosec // the operator names this file
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("the file is larger than %d bytes; it must hold only an IP address", limit)
+	}
+	return data, nil
 }
 
 // detectAddr picks the host's first global unicast IPv4 address (then IPv6).
