@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
-# One image for all three daemons (tracker, turnd, credapi) plus the healthcheck probe.
+# One image for all three daemons (tracker, turnd, credapi) plus two helpers: healthcheck (the
+# HEALTHCHECK probe) and nodeaddr (the Helm chart's turnd init container, which writes the
+# node's ExternalIP for relay.public_ip_file). Every ./cmd/... binary lands in /usr/local/bin.
 #   docker build --build-arg VERSION=$(git describe --always --dirty) -t switchboard:dev .
 # Pick the daemon with the command:  docker run switchboard:dev turnd --config=/etc/switchboard/turnd.yaml
 # The defaults (no --config) are production-safe; see configs/<daemon>.yaml for every key.

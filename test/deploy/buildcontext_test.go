@@ -73,7 +73,7 @@ func TestDockerBuildContext(t *testing.T) {
 	if _, err := run(ctxDir, env, "go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/switchboard-p2p/switchboard/pkg/daemon.Version=test", "-o", out, "./cmd/..."); err != nil {
 		t.Fatalf("building ./cmd/... from the %d files of the build context: %v", copied, err)
 	}
-	for _, bin := range []string{"healthcheck", "tracker", "turnd", "credapi"} {
+	for _, bin := range []string{"healthcheck", "nodeaddr", "tracker", "turnd", "credapi"} {
 		if _, err := os.Stat(filepath.Join(root, "cmd", bin)); err != nil {
 			continue // not written yet
 		}
