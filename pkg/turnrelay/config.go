@@ -14,14 +14,18 @@ type Config struct {
 	config.Common `mapstructure:",squash"`
 
 	// Realm is sent in 401 challenges and must be echoed by clients.
-	Realm  string `mapstructure:"realm"`
-	UDP    UDP    `mapstructure:"udp"`
-	TCP    TCP    `mapstructure:"tcp"`
-	TLS    TLS    `mapstructure:"tls"`
-	Relay  Relay  `mapstructure:"relay"`
-	Peers  Peers  `mapstructure:"peers"`
-	Auth   Auth   `mapstructure:"auth"`
-	Quotas Quotas `mapstructure:"quotas"`
+	Realm string `mapstructure:"realm"`
+	// DrainTimeout bounds the wait for allocations to end after SIGTERM before the relay
+	// closes; allocations live up to relay.allocation_lifetime, far longer than an
+	// orchestrator waits, so clients still on it then re-allocate elsewhere.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	UDP          UDP           `mapstructure:"udp"`
+	TCP          TCP           `mapstructure:"tcp"`
+	TLS          TLS           `mapstructure:"tls"`
+	Relay        Relay         `mapstructure:"relay"`
+	Peers        Peers         `mapstructure:"peers"`
+	Auth         Auth          `mapstructure:"auth"`
+	Quotas       Quotas        `mapstructure:"quotas"`
 }
 
 // UDP tunes the UDP listener sockets.
@@ -111,8 +115,9 @@ func DefaultConfig() Config {
 			Ops:    config.Ops{Listen: "127.0.0.1:9402"},
 			Log:    config.Log{Level: "info", Format: "json"},
 		},
-		Realm: "switchboard",
-		UDP:   UDP{Sockets: 0, ReadBufferBytes: 4 << 20, WriteBufferBytes: 4 << 20},
+		Realm:        "switchboard",
+		DrainTimeout: 20 * time.Second,
+		UDP:          UDP{Sockets: 0, ReadBufferBytes: 4 << 20, WriteBufferBytes: 4 << 20},
 		TCP: TCP{
 			Enabled:             true,
 			MaxConnections:      10000,
@@ -147,6 +152,7 @@ func (c *Config) Validate(p *config.Problems) {
 	if c.Realm == "" {
 		p.Add("realm", `""`, "a non-empty realm such as example.org")
 	}
+	config.CheckRange(p, "drain_timeout", c.DrainTimeout, 0, time.Hour)
 	config.CheckRange(p, "udp.sockets", c.UDP.Sockets, 0, 256)
 	config.CheckRange(p, "udp.read_buffer_bytes", c.UDP.ReadBufferBytes, 0, 1<<30)
 	config.CheckRange(p, "udp.write_buffer_bytes", c.UDP.WriteBufferBytes, 0, 1<<30)

@@ -81,6 +81,9 @@ func TestConfigProblemsNameKeys(t *testing.T) {
 		{[]string{"--tls.cert=/x"}, "tls.cert"},
 		{[]string{"--quotas.allocations_per_user=0"}, "quotas.allocations_per_user"},
 		{[]string{"--realm="}, "realm"},
+		{[]string{"--drain_timeout=-1s"}, "drain_timeout"},
+		{[]string{"--drain_timeout=2h"}, "drain_timeout"},
+		{[]string{"--relay.public_ip=203.0.113.1", "--relay.public_ip_file=/run/ip"}, "relay.public_ip_file"},
 		{[]string{"--auth.secrets=short"}, "auth.secrets"},
 	}
 	for _, tt := range tests {

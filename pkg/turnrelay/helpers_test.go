@@ -398,4 +398,3 @@ func (c *rawClient) readData(timeout time.Duration) (payload []byte, viaChannel 
 	return nil, 0, errors.New("no data before the deadline")
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -4,16 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"os"
-	"time"
 
 	"github.com/switchboard-p2p/switchboard/pkg/daemon"
 	"github.com/switchboard-p2p/switchboard/pkg/turncred"
 )
-
-// drainTimeout bounds the wait for allocations to end after SIGTERM; allocations live up
-// to relay.allocation_lifetime, far longer than an orchestrator waits, so after this the
-// relay closes and clients re-allocate elsewhere.
-const drainTimeout = 20 * time.Second
 
 // Spec is turnd for daemon.Main.
 func Spec() daemon.Spec[Config] {
@@ -69,8 +63,8 @@ func Run(ctx context.Context, cfg Config, env *daemon.Env) error {
 	env.Health.SetReady(true)
 	<-ctx.Done()
 	env.Health.SetReady(false)
-	env.Logger.Info("draining", "allocations", srv.Allocations())
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	env.Logger.Info("draining", "allocations", srv.Allocations(), "timeout", cfg.DrainTimeout)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancel()
 	srv.Drain(dctx)
 	return srv.Close()

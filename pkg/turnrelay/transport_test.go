@@ -5,11 +5,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/switchboard-p2p/switchboard/internal/testtool"
@@ -156,23 +161,65 @@ func TestPionClientTLSWithReload(t *testing.T) {
 	}
 }
 
-func TestRunServesAndDrains(t *testing.T) {
-	cfg := testConfig()
-	cfg.Ops.Listen = "127.0.0.1:0"
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Serve(ctx, "turnd", cfg.Ops.Listen, cfg, discardLogger(), nil, Run)
-	}()
-	// Run picks its own port; readiness is all we can see from here without plumbing.
-	time.Sleep(200 * time.Millisecond) //nolint:forbidigo // startup window; shutdown is the subject
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(drainTimeout + 5*time.Second):
-		t.Fatal("Run did not return after cancel")
+// TestRunDrainTimeout: after cancel, Run waits for live allocations up to drain_timeout,
+// returns as soon as the last one ends, and with 0 closes at once.
+func TestRunDrainTimeout(t *testing.T) {
+	tests := []struct {
+		name     string
+		drain    time.Duration
+		release  bool // the client deletes its allocation once the drain started
+		min, max time.Duration
+	}{
+		{"zero closes at once", 0, false, 0, 2 * time.Second},
+		{"held allocation waits for the timeout", 1500 * time.Millisecond, false, 1500 * time.Millisecond, 5 * time.Second},
+		{"returns when the last allocation ends", time.Hour, true, 0, 5 * time.Second},
+	}
+	udpRE := regexp.MustCompile(`udp=(127\.0\.0\.1:\d+)`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Ops.Listen = "127.0.0.1:0"
+			cfg.TCP.Enabled = false
+			cfg.DrainTimeout = tt.drain
+			logs := &syncBuffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- daemon.Serve(ctx, "turnd", cfg.Ops.Listen, cfg, slog.New(slog.NewTextHandler(logs, nil)), nil, Run)
+			}()
+			var addr string
+			waitFor(t, "Run to log its UDP address", func() bool {
+				m := udpRE.FindStringSubmatch(logs.String())
+				if m != nil {
+					addr = m[1]
+				}
+				return m != nil
+			})
+			user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "drain")
+			c := dialRaw(t, "udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)), user, pass)
+			if _, code := c.allocate(); code != 0 {
+				t.Fatalf("allocate: code %d", code)
+			}
+			start := time.Now()
+			cancel()
+			if tt.release {
+				waitFor(t, "the drain to start", func() bool { return strings.Contains(logs.String(), "draining") })
+				if _, code := c.request(stun.MethodRefresh, lifetime(0)); code != 0 {
+					t.Fatalf("Refresh lifetime 0: code %d", code)
+				}
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(tt.max + 5*time.Second):
+				t.Fatal("Run did not return after cancel")
+			}
+			if took := time.Since(start); took < tt.min || took > tt.max {
+				t.Errorf("Run returned %v after cancel, want %v–%v", took, tt.min, tt.max)
+			}
+		})
 	}
 }

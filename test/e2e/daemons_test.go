@@ -145,7 +145,7 @@ func (p *proc) addr(key string) string { p.mu.Lock(); defer p.mu.Unlock(); retur
 
 func (p *proc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return strings.Join(p.lines, "\n") }
 
-// Daemons drain on SIGTERM (turnd waits up to 20 s for the allocations Chromium leaves
+// Daemons drain on SIGTERM (turnd waits up to drain_timeout, 20 s, for the allocations Chromium leaves
 // behind), so scenarios do not wait for it: stopLater signals and TestMain collects the exits.
 var (
 	stopping   sync.WaitGroup
