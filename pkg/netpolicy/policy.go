@@ -182,10 +182,19 @@ func canonPrefix(pfx netip.Prefix) netip.Prefix {
 
 // CheckAddrPort checks a peer transport address: the address and the port.
 func (p *Policy) CheckAddrPort(ap netip.AddrPort) Reason {
-	if ap.Port() < p.minPort {
-		return LowPort
+	if r := p.CheckPort(ap.Port()); r != Allowed {
+		return r
 	}
 	return p.CheckAddr(ap.Addr())
+}
+
+// CheckPort checks only a peer port: a relay that checked the peer's IP once (the policy
+// never changes) checks each packet's port with it.
+func (p *Policy) CheckPort(port uint16) Reason {
+	if port < p.minPort {
+		return LowPort
+	}
+	return Allowed
 }
 
 // CheckIP checks a net.IP without allocating; a malformed IP is refused.

@@ -89,3 +89,17 @@ func FuzzObserve(f *testing.F) {
 		forbidChannelBind(buf)
 	})
 }
+
+// FuzzParseSend: whatever the Send-indication fast path accepts, pion must decode to the
+// same peer and payload, with nothing pion would refuse.
+func FuzzParseSend(f *testing.F) {
+	f.Add(buildSend(f, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}, []byte("hello")))
+	f.Add(buildSend(f, &net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 9}, []byte{1, 2, 3, 4}))
+	f.Add(buildSend(f, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 1}, []byte("x"), attr{stun.AttrDontFragment, nil}))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		peer, data, ok := parseSend(msg)
+		if ok {
+			checkAgainstPion(t, msg, peer, data)
+		}
+	})
+}

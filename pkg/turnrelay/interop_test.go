@@ -68,10 +68,11 @@ func TestTurnutilsUclientInterop(t *testing.T) {
 		name   string
 		secret string
 		flags  []string
+		fast   ctr // the fast path its 400 client datagrams must take, if any
 	}{
-		{"udp channels", secretB, []string{"-c"}},
-		{"udp send indications", secretA, []string{"-c", "-s"}},
-		{"tcp", secretB, []string{"-c", "-t"}},
+		{"udp channels", secretB, []string{"-c"}, ctrFastChannel},
+		{"udp send indications", secretA, []string{"-c", "-s"}, ctrFastSend},
+		{"tcp", secretB, []string{"-c", "-t"}, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +89,10 @@ func TestTurnutilsUclientInterop(t *testing.T) {
 				"-u", user, "-w", pass, "-m", "4", "-n", "100", "-l", "200", "-z", "5",
 			}, tt.flags...)
 			args = append(args, "127.0.0.1")
+			var fastBefore uint64
+			if tt.fast >= 0 {
+				fastBefore = ts.fastCount(tt.fast)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, uclient, args...).CombinedOutput()
@@ -100,6 +105,11 @@ func TestTurnutilsUclientInterop(t *testing.T) {
 			}
 			if lost, _ := strconv.Atoi(string(m[1])); lost > 0 {
 				t.Fatalf("lost %d packets:\n%s", lost, out)
+			}
+			if tt.fast >= 0 {
+				if n := ts.fastCount(tt.fast) - fastBefore; n < 400 {
+					t.Errorf("%d of uclient's 400 datagrams took the fast path", n)
+				}
 			}
 		})
 	}

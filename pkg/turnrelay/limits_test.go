@@ -140,36 +140,48 @@ func TestPermissionQuota(t *testing.T) {
 
 func TestBandwidthCap(t *testing.T) {
 	const rate = 200_000 // bytes per second per direction
-	cfg := testConfig()
-	cfg.Quotas.BandwidthBytesPerSecond = rate
-	cfg.Quotas.BandwidthBurstBytes = 20_000
-	ts := startServer(t, cfg)
-	peer := startPeer(t, false)
-	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "bw")
-	c := dialRaw(t, "udp", ts.UDPAddr(), user, pass)
-	if _, code := c.allocate(); code != 0 {
-		t.Fatal(code)
-	}
-	if _, code := c.request(stun.MethodChannelBind, channel(0x4000), peerAddr{peer.addr()}); code != 0 {
-		t.Fatal(code)
-	}
-	// Offer about twice the rate for 3 s, paced, and measure what reached the peer in the
-	// last 2 s (the first second absorbs the burst allowance).
-	payload := make([]byte, 1000)
-	start := time.Now()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for time.Since(start) < 3*time.Second {
-		<-tick.C
-		c.channelData(0x4000, payload) // 500 packets/s offered = 500 kB/s
-	}
-	time.Sleep(100 * time.Millisecond) //nolint:forbidigo // let the last datagrams land
-	got := float64(peer.bytesBetween(start.Add(time.Second), start.Add(3*time.Second))) / 2
-	if got < rate*0.9 || got > rate*1.1 {
-		t.Fatalf("relayed %.0f B/s with a cap of %d B/s (want within 10%%)", got, rate)
-	}
-	if ts.counter(t, "switchboard_turn_relay_dropped_packets_total", "reason", dropBandwidth) == 0 {
-		t.Error("no bandwidth drops counted")
+	for _, viaSend := range []bool{false, true} {
+		name := map[bool]string{false: "ChannelData", true: "Send indications"}[viaSend]
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Quotas.BandwidthBytesPerSecond = rate
+			cfg.Quotas.BandwidthBurstBytes = 20_000
+			ts := startServer(t, cfg)
+			peer := startPeer(t, false)
+			user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "bw")
+			c := dialRaw(t, "udp", ts.UDPAddr(), user, pass)
+			if _, code := c.allocate(); code != 0 {
+				t.Fatal(code)
+			}
+			if _, code := c.request(stun.MethodChannelBind, channel(0x4000), peerAddr{peer.addr()}); code != 0 {
+				t.Fatal(code)
+			}
+			// Offer about twice the rate for 3 s, paced, and measure what reached the peer in
+			// the last 2 s (the first second absorbs the burst allowance).
+			payload := make([]byte, 1000)
+			start := time.Now()
+			tick := time.NewTicker(2 * time.Millisecond)
+			defer tick.Stop()
+			for time.Since(start) < 3*time.Second {
+				<-tick.C
+				if viaSend {
+					c.sendIndication(peer.addr(), payload)
+				} else {
+					c.channelData(0x4000, payload) // 500 packets/s offered = 500 kB/s
+				}
+			}
+			time.Sleep(100 * time.Millisecond) //nolint:forbidigo // let the last datagrams land
+			got := float64(peer.bytesBetween(start.Add(time.Second), start.Add(3*time.Second))) / 2
+			if got < rate*0.9 || got > rate*1.1 {
+				t.Fatalf("relayed %.0f B/s with a cap of %d B/s (want within 10%%)", got, rate)
+			}
+			if ts.counter(t, "switchboard_turn_relay_dropped_packets_total", "reason", dropBandwidth) == 0 {
+				t.Error("no bandwidth drops counted")
+			}
+			if viaSend && ts.fastCount(ctrFastSend) == 0 {
+				t.Error("no Send indication took the fast path")
+			}
+		})
 	}
 }
 

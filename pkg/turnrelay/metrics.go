@@ -24,35 +24,28 @@ const (
 
 	permQuota = "permission_quota"
 
-	dropBandwidth = "bandwidth"
-	dropPolicy    = "policy"
-	dropQueue     = "queue_full"
-	dropMalformed = "malformed"
+	dropBandwidth    = "bandwidth"
+	dropPolicy       = "policy"
+	dropQueue        = "queue_full"
+	dropMalformed    = "malformed"
+	dropNoPermission = "no_permission"
 
 	connTotal = "total_limit"
 	connPerIP = "per_ip_limit"
 )
 
 type metrics struct {
-	allocActive      prometheus.Gauge
-	allocCreated     prometheus.Counter
-	allocRefused     *prometheus.CounterVec
-	authFailures     *prometheus.CounterVec
-	permDenied       *prometheus.CounterVec
-	relayedBytes     *prometheus.CounterVec
-	relayedPackets   *prometheus.CounterVec
-	dropped          *prometheus.CounterVec
-	requestErrors    prometheus.Counter
-	connActive       prometheus.Gauge
-	connRefused      *prometheus.CounterVec
-	bytesToPeer      prometheus.Counter
-	bytesToClient    prometheus.Counter
-	packetsToPeer    prometheus.Counter
-	packetsToClient  prometheus.Counter
-	dropBandwidthCtr prometheus.Counter
-	dropPolicyCtr    prometheus.Counter
-	dropQueueCtr     prometheus.Counter
-	malformedCtr     prometheus.Counter
+	allocActive   prometheus.Gauge
+	allocCreated  prometheus.Counter
+	allocRefused  *prometheus.CounterVec
+	authFailures  *prometheus.CounterVec
+	permDenied    *prometheus.CounterVec
+	requestErrors prometheus.Counter
+	connActive    prometheus.Gauge
+	connRefused   *prometheus.CounterVec
+	relay         *relayCollector
+	// shared counts the data plane's work done outside the workers (pion's goroutines).
+	shared *counters
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -77,18 +70,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "switchboard_turn_permissions_denied_total",
 			Help: "CreatePermission/ChannelBind peers refused, by reason.",
 		}, []string{"reason"}),
-		relayedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_turn_relayed_bytes_total",
-			Help: "Payload bytes relayed, counted as they pass (not at session end), by direction.",
-		}, []string{"direction"}),
-		relayedPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_turn_relayed_packets_total",
-			Help: "Datagrams relayed, by direction.",
-		}, []string{"direction"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_turn_relay_dropped_packets_total",
-			Help: "Datagrams the relay dropped, by reason.",
-		}, []string{"reason"}),
 		requestErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_turn_request_errors_total",
 			Help: "Datagrams or messages the server could not handle (malformed, no allocation, ...).",
@@ -102,8 +83,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "TCP and TLS connections closed at accept, by reason.",
 		}, []string{"reason"}),
 	}
+	m.relay = newRelayCollector()
+	m.shared = m.relay.newCounters()
 	reg.MustRegister(m.allocActive, m.allocCreated, m.allocRefused, m.authFailures, m.permDenied,
-		m.relayedBytes, m.relayedPackets, m.dropped, m.requestErrors, m.connActive, m.connRefused)
+		m.relay, m.requestErrors, m.connActive, m.connRefused)
 	// Pre-create every series so dashboards see zeros, not gaps.
 	for _, r := range []string{refusedUserQuota, refusedIPQuota, refusedTotalQuota, refusedNoPort, refusedFamily, refusedDraining} {
 		m.allocRefused.WithLabelValues(r)
@@ -118,14 +101,5 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{connTotal, connPerIP} {
 		m.connRefused.WithLabelValues(r)
 	}
-	// The hot path holds the children directly: no label lookup per packet.
-	m.bytesToPeer = m.relayedBytes.WithLabelValues("client_to_peer")
-	m.bytesToClient = m.relayedBytes.WithLabelValues("peer_to_client")
-	m.packetsToPeer = m.relayedPackets.WithLabelValues("client_to_peer")
-	m.packetsToClient = m.relayedPackets.WithLabelValues("peer_to_client")
-	m.dropBandwidthCtr = m.dropped.WithLabelValues(dropBandwidth)
-	m.dropPolicyCtr = m.dropped.WithLabelValues(dropPolicy)
-	m.dropQueueCtr = m.dropped.WithLabelValues(dropQueue)
-	m.malformedCtr = m.dropped.WithLabelValues(dropMalformed)
 	return m
 }

@@ -156,43 +156,63 @@ type relayConn struct {
 	lastDst   *net.UDPAddr // pion's writer: last destination that passed the policy
 	lastDstAP netip.AddrPort
 
-	// fast is set when the client speaks UDP and has channels bound: datagrams from bound
-	// peers are framed as ChannelData and sent straight to the client, skipping pion.
-	fast atomic.Pointer[fastPath]
+	// fast is set while the client speaks UDP: the worker relays the allocation's peer
+	// datagrams itself (ChannelData or Data indication), skipping pion.
+	fast atomic.Pointer[fastAlloc]
 }
 
 // handle runs on the worker thread for each datagram from a peer; buf has headroom.
 func (c *relayConn) handle(buf []byte, n int, from netip.AddrPort) {
-	m := c.r.m
+	ctr := c.w.ctr
 	if !c.srcOK || from != c.srcAP {
 		if c.r.policy.CheckAddrPort(from) != netpolicy.Allowed {
-			m.dropPolicyCtr.Inc()
+			ctr.inc(ctrDropPolicy)
 			return
 		}
 		c.srcAP, c.srcOK = from, true
 	}
-	if !c.toCli.allow(n) {
-		m.dropBandwidthCtr.Inc()
+	fa := c.fast.Load()
+	if fa == nil {
+		// A TCP/TLS client: pion frames the datagram.
+		if !c.toCli.allow(n) {
+			ctr.inc(ctrDropBandwidth)
+			return
+		}
+		if !deliver(c.in, buf[headroom:headroom+n], from) {
+			ctr.inc(ctrDropQueue)
+			return
+		}
+		ctr.inc(ctrPacketsToClient)
+		ctr.add(ctrBytesToClient, n)
 		return
 	}
-	if fp := c.fast.Load(); fp != nil {
-		if num, ok := fp.channelOf(from); ok {
-			frame := buf[:headroom+n]
-			frame[0], frame[1] = byte(num>>8), byte(num)
-			frame[2], frame[3] = byte(n>>8), byte(n)
-			if fp.turn.send(frame, fp.client) == nil {
-				m.packetsToClient.Inc()
-				m.bytesToClient.Add(float64(n))
-			}
+	peer := unmapAP(from)
+	var frame []byte
+	num, bound := fa.peers.get(peer)
+	if !bound {
+		if _, ok := fa.perms.get(peer.Addr()); !ok {
+			ctr.inc(ctrDropNoPermission) // RFC 8656 §10.3: no permission, no relaying
 			return
 		}
 	}
-	if !deliver(c.in, buf[headroom:headroom+n], from) {
-		m.dropQueueCtr.Inc()
+	if !c.toCli.allow(n) {
+		ctr.inc(ctrDropBandwidth)
 		return
 	}
-	m.packetsToClient.Inc()
-	m.bytesToClient.Add(float64(n))
+	if bound {
+		frame = buf[headroom-4 : headroom+n]
+		frame[0], frame[1] = byte(num>>8), byte(num)
+		frame[2], frame[3] = byte(n>>8), byte(n)
+	} else {
+		frame = dataIndication(buf, n, peer)
+	}
+	if fa.turn.send(frame, fa.client) == nil {
+		ctr.inc(ctrPacketsToClient)
+		ctr.add(ctrBytesToClient, n)
+		if !bound {
+			ctr.inc(ctrFastData)
+		}
+	}
 }
 
 // ReadFrom hands pion the peer datagrams the fast path did not take.
@@ -219,26 +239,25 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	if u != c.lastDst {
 		if reason := c.r.policy.CheckUDPAddr(u); reason != netpolicy.Allowed {
-			c.r.m.dropPolicyCtr.Inc()
+			c.r.m.shared.inc(ctrDropPolicy)
 			return len(p), nil // dropped like any undeliverable datagram
 		}
-		ap := u.AddrPort()
-		c.lastDst, c.lastDstAP = u, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		c.lastDst, c.lastDstAP = u, unmapAP(u.AddrPort())
 	}
-	c.writeFast(p, c.lastDstAP)
+	c.writeFast(p, c.lastDstAP, c.r.m.shared)
 	return len(p), nil
 }
 
 // writeFast sends to a peer the policy already admitted (pion's writer, or the fast path
-// on a worker thread).
-func (c *relayConn) writeFast(p []byte, peer netip.AddrPort) {
+// on a worker thread, each with its own counters).
+func (c *relayConn) writeFast(p []byte, peer netip.AddrPort, ctr *counters) {
 	if !c.toPeer.allow(len(p)) {
-		c.r.m.dropBandwidthCtr.Inc()
+		ctr.inc(ctrDropBandwidth)
 		return
 	}
 	if c.raw.send(p, peer) == nil {
-		c.r.m.packetsToPeer.Inc()
-		c.r.m.bytesToPeer.Add(float64(len(p)))
+		ctr.inc(ctrPacketsToPeer)
+		ctr.add(ctrBytesToPeer, len(p))
 	}
 }
 

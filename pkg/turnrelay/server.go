@@ -112,7 +112,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 			return nil, fmt.Errorf("TCP listener on %s (listen): %w", cfg.Listen, err)
 		}
 	}
-	s.dp = newDataplane(s.relays, s.policy, s.udp[0])
+	s.dp = newDataplane(s.relays, s.policy, s.udp)
 	sc := turn.ServerConfig{
 		LoggerFactory:      pionLogs{log: log},
 		Realm:              cfg.Realm,
@@ -120,13 +120,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 		QuotaHandler:       s.quota,
 		EventHandler:       s.events(),
 		AllocationLifetime: cfg.Relay.AllocationLifetime,
+		PermissionTimeout:  permissionLifetime,
 	}
 	// One worker per listener socket. Workers keep their P while they wait (see
 	// epollWaitRaw), so GOMAXPROCS is raised by their number: the control plane keeps its Ps.
 	reserveProcs(len(s.udp))
 	s.nworkers = len(s.udp)
 	for range s.udp {
-		w, err := newWorker()
+		w, err := newWorker(s.m.relay.newCounters())
 		if err != nil {
 			s.closeSockets()
 			return nil, fmt.Errorf("start UDP worker: %w", err)
@@ -134,7 +135,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.workers = append(s.workers, w)
 	}
 	for i, u := range s.udp {
-		sock, err := newUDPSocket(u, s.workers[i%len(s.workers)], s.dp, s.auth, s.m)
+		sock, err := newUDPSocket(u, s.workers[i%len(s.workers)], s.dp, s.auth)
 		if err != nil {
 			s.closeSockets()
 			return nil, fmt.Errorf("start UDP listener socket: %w", err)
@@ -369,30 +370,33 @@ func (s *Server) events() turn.EventHandler {
 				s.m.authFailures.WithLabelValues(authIntegrity).Inc()
 			}
 		},
-		OnAllocationCreated: func(src, _ net.Addr, _, userID, _ string, _ net.Addr, _ int) {
+		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relay net.Addr, _ int) {
+			s.dp.allocationCreated(src, dst, relay)
 			s.q.confirm(src, userID)
 			s.m.allocCreated.Inc()
 			s.m.allocActive.Inc()
 		},
-		OnAllocationDeleted: func(src, _ net.Addr, _, _, _ string) {
-			s.dp.allocationDeleted(src)
+		OnAllocationDeleted: func(src, dst net.Addr, _, _, _ string) {
+			s.dp.allocationDeleted(src, dst)
 			s.q.release(src)
 			s.m.allocActive.Dec()
 		},
 		OnAllocationError: func(_, _ net.Addr, _, _ string) {
 			s.m.requestErrors.Inc()
 		},
-		OnPermissionCreated: func(src, _ net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+		OnPermissionCreated: func(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
 			s.q.permissionAdded(src, ipOf(peer))
+			s.dp.permissionCreated(src, dst, peer)
 		},
-		OnPermissionDeleted: func(src, _ net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+		OnPermissionDeleted: func(src, dst net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
 			s.q.permissionRemoved(src, ipOf(peer))
+			s.dp.permissionDeleted(src, dst, peer)
 		},
-		OnChannelCreated: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, num uint16) {
-			s.dp.channelCreated(src, relay, peer, num)
+		OnChannelCreated: func(src, dst net.Addr, _, _, _ string, _, peer net.Addr, num uint16) {
+			s.dp.channelCreated(src, dst, peer, num)
 		},
-		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, _, _ net.Addr, num uint16) {
-			s.dp.channelDeleted(src, num)
+		OnChannelDeleted: func(src, dst net.Addr, _, _, _ string, _, _ net.Addr, num uint16) {
+			s.dp.channelDeleted(src, dst, num)
 		},
 	}
 }

@@ -51,7 +51,6 @@ type udpSocket struct {
 	once  sync.Once
 	dp    *dataplane
 	auth  *authenticator
-	m     *metrics
 	addrs map[netip.AddrPort]*net.UDPAddr // touched only by pion's read loop for this socket
 }
 
@@ -59,10 +58,10 @@ type udpSocket struct {
 // are dropped and counted.
 const listenerQueue = 4096
 
-func newUDPSocket(raw *rawUDP, w *worker, dp *dataplane, auth *authenticator, m *metrics) (*udpSocket, error) {
+func newUDPSocket(raw *rawUDP, w *worker, dp *dataplane, auth *authenticator) (*udpSocket, error) {
 	s := &udpSocket{
 		raw: raw, local: raw.localAddr(), w: w, in: make(chan packet, listenerQueue), done: make(chan struct{}),
-		dp: dp, auth: auth, m: m, addrs: map[netip.AddrPort]*net.UDPAddr{},
+		dp: dp, auth: auth, addrs: map[netip.AddrPort]*net.UDPAddr{},
 	}
 	s.pol = &polled{raw: raw, handle: s.handle}
 	if err := w.add(s.pol); err != nil {
@@ -74,16 +73,25 @@ func newUDPSocket(raw *rawUDP, w *worker, dp *dataplane, auth *authenticator, m 
 // handle runs on the worker thread.
 func (s *udpSocket) handle(buf []byte, n int, from netip.AddrPort) {
 	p := buf[headroom : headroom+n]
-	if n >= 4 && p[0]&0xc0 == 0x40 && s.dp.fromClient(from, p) {
-		return
+	if n >= 4 {
+		switch {
+		case p[0]&0xc0 == 0x40:
+			if s.dp.channelData(s, from, p) {
+				return
+			}
+		case p[0] == 0 && p[1] == typeSendInd:
+			if s.dp.sendIndication(s, from, p) {
+				return
+			}
+		}
 	}
 	if !wellFramed(p) {
 		// Junk never reaches pion's queue, so a flood of it cannot crowd out real requests.
-		s.m.malformedCtr.Inc()
+		s.w.ctr.inc(ctrDropMalformed)
 		return
 	}
 	if !deliver(s.in, p, from) {
-		s.m.dropQueueCtr.Inc()
+		s.w.ctr.inc(ctrDropQueue)
 	}
 }
 

@@ -23,27 +23,36 @@ type worker struct {
 	socks map[int32]*polled
 	stop  atomic.Bool
 	done  chan struct{}
+	ctr   *counters // touched only by this worker's thread (and summed at scrape time)
 }
 
 // polled is one socket a worker reads, and what to do with each datagram. The datagram
-// is in buf[headroom:][:n]; the 4 bytes before it are free for a ChannelData header.
+// is in buf[headroom:][:n]; the bytes before it are free for a ChannelData or Data
+// indication header, and 3 bytes after it for padding.
 type polled struct {
 	raw    *rawUDP
 	handle func(buf []byte, n int, from netip.AddrPort)
 }
 
-// headroom leaves space to frame a peer datagram as ChannelData without copying it.
-const headroom = 4
+// headroom leaves space to frame a peer datagram as ChannelData or as a Data indication
+// (the longest header: IPv6 peer) without copying it.
+const headroom = dataIndHeader6
+
+// maxDatagram is the largest datagram a worker reads whole.
+const maxDatagram = rtpMTU + 64
+
+// bufSize fits headroom, a datagram and the padding a Data indication adds.
+const bufSize = headroom + maxDatagram + 3
 
 // pollTimeoutMS bounds how long a stopped worker takes to notice.
 const pollTimeoutMS = 200
 
-func newWorker() (*worker, error) {
+func newWorker(ctr *counters) (*worker, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	w := &worker{epfd: fd, socks: map[int32]*polled{}, done: make(chan struct{})}
+	w := &worker{epfd: fd, socks: map[int32]*polled{}, done: make(chan struct{}), ctr: ctr}
 	go w.run()
 	return w, nil
 }
@@ -89,7 +98,7 @@ const maxBurst = 64
 func (w *worker) run() {
 	defer close(w.done)
 	events := make([]unix.EpollEvent, 128)
-	buf := make([]byte, headroom+rtpMTU+64)
+	buf := make([]byte, bufSize)
 	for !w.stop.Load() {
 		n, err := epollWaitRaw(w.epfd, events, pollTimeoutMS)
 		if err != nil {
@@ -106,7 +115,7 @@ func (w *worker) run() {
 				continue
 			}
 			for range maxBurst {
-				size, from, ok := p.raw.recv(buf[headroom:])
+				size, from, ok := p.raw.recv(buf[headroom : headroom+maxDatagram])
 				if !ok {
 					break
 				}
@@ -123,7 +132,7 @@ type packet struct {
 	from netip.AddrPort
 }
 
-var packetBufs = sync.Pool{New: func() any { b := make([]byte, rtpMTU+64); return &b }}
+var packetBufs = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
 
 // deliver queues a copy of the datagram for pion; a full queue drops it (pion is behind,
 // and queueing more only adds delay).
