@@ -15,7 +15,7 @@ import (
 //
 // Rotation: pion asks the handler for one key and checks MESSAGE-INTEGRITY itself, so it
 // cannot try several secrets. The listener sockets therefore show every authenticated
-// request to observe first; when more than one secret is configured, observe finds the
+// request to inspect first; when more than one secret is configured, inspect finds the
 // secret whose key verifies the message and remembers the password for that username.
 // The handler then returns that key. A username is bound to one secret (its password is
 // an HMAC under it), so the memo is a pure function of the username and the secret list.
@@ -24,6 +24,9 @@ import (
 // CreatePermission and ChannelBind of a live allocation are accepted past it until the
 // allocation is auth.max_session old, so a call is not cut when its credential lapses
 // (coturn and LiveKit behave the same) yet nobody holds a relay forever with one credential.
+//
+// Refusals: inspect also predicts pion's verdict, so the listeners can answer a refused
+// credential with 401 rather than pion's 400 (challenge.go).
 type authenticator struct {
 	secrets    *turncred.Secrets
 	realm      string
@@ -52,44 +55,52 @@ type verifiedPassword struct {
 const maxVerified = 100_000
 
 func (a *authenticator) handle(ra *turn.RequestAttributes) (string, []byte, bool) {
-	exp, id, err := turncred.ParseUsername(ra.Username)
-	if err != nil {
-		return a.fail(authMalformed)
-	}
-	if ra.Realm != a.realm {
-		return a.fail(authRealm)
-	}
-	now := a.now()
-	if ra.Method == stun.MethodAllocate {
-		if !now.Before(exp) {
-			return a.fail(authExpired)
-		}
-	} else {
-		start, live := a.q.started(ra.SrcAddr)
-		switch {
-		case live && now.Sub(start) > a.maxSession:
-			return a.fail(authSessionLong)
-		case !live && !now.Before(exp):
-			return a.fail(authExpired)
-		}
-	}
-	pws, err := a.secrets.Passwords(ra.Username)
-	if err != nil {
-		return a.fail(authNoSecret)
+	k, _ := keyOf(ra.SrcAddr)
+	userID, pws, reason := a.check(ra.Username, ra.Realm, ra.Method, k)
+	if reason != "" {
+		return a.fail(reason)
 	}
 	pw := pws[0]
 	if len(pws) > 1 {
-		if k, ok := keyOf(ra.SrcAddr); ok {
-			if v, ok := a.lookup(memoKey{k, ra.Username}); ok && contains(pws, v) {
-				pw = v
-			}
+		if v, ok := a.lookup(memoKey{k, ra.Username}); ok && contains(pws, v) {
+			pw = v
 		}
 	}
-	userID := id
-	if userID == "" {
-		userID = ra.Username // bare-expiry usernames: each credential is its own user
-	}
 	return userID, turn.GenerateAuthKey(ra.Username, a.realm, pw), true
+}
+
+// check decides everything about a request's credential but its MESSAGE-INTEGRITY: it
+// returns the user id and the candidate passwords, or why the credential is refused.
+func (a *authenticator) check(username, realm string, method stun.Method, k clientKey) (string, []string, string) {
+	exp, id, err := turncred.ParseUsername(username)
+	if err != nil {
+		return "", nil, authMalformed
+	}
+	if realm != a.realm {
+		return "", nil, authRealm
+	}
+	now := a.now()
+	if method == stun.MethodAllocate {
+		if !now.Before(exp) {
+			return "", nil, authExpired
+		}
+	} else {
+		start, live := a.q.started(k)
+		switch {
+		case live && now.Sub(start) > a.maxSession:
+			return "", nil, authSessionLong
+		case !live && !now.Before(exp):
+			return "", nil, authExpired
+		}
+	}
+	pws, err := a.secrets.Passwords(username)
+	if err != nil || len(pws) == 0 {
+		return "", nil, authNoSecret
+	}
+	if id == "" {
+		id = username // bare-expiry usernames: each credential is its own user
+	}
+	return id, pws, ""
 }
 
 func (a *authenticator) fail(reason string) (string, []byte, bool) {
@@ -113,48 +124,54 @@ func (a *authenticator) lookup(k memoKey) (string, bool) {
 	return v.password, ok
 }
 
-// multiSecret reports whether observe has work to do.
-func (a *authenticator) multiSecret() bool { return a.secrets.Count() > 1 }
-
-// observe is called with every STUN request a listener reads from src, before pion
-// handles it. It does nothing unless several secrets are configured and the request
-// carries a USERNAME and MESSAGE-INTEGRITY; it never changes raw.
-func (a *authenticator) observe(raw []byte, src clientKey) {
-	if !isSTUNRequest(raw) || !a.multiSecret() {
-		return
+// inspect is called with every STUN message a listener reads from client k, before pion
+// handles it; it never changes raw. For an authenticated request (MESSAGE-INTEGRITY,
+// USERNAME, REALM and NONCE present) it decides, as pion's AuthHandler and integrity check
+// will, whether the credential is refused, and returns that request's challenge so the
+// listener can turn pion's 400 into 401 (see challenge); otherwise the zero challenge. With several secrets it also
+// remembers which one verifies the message, for handle.
+func (a *authenticator) inspect(raw []byte, k clientKey) challenge {
+	if !isSTUNRequest(raw) {
+		return challenge{}
 	}
 	msg := &stun.Message{Raw: raw}
 	if err := msg.Decode(); err != nil || !msg.Contains(stun.AttrMessageIntegrity) {
-		return
+		return challenge{}
 	}
 	var user stun.Username
 	var realm stun.Realm
-	if user.GetFrom(msg) != nil || realm.GetFrom(msg) != nil || realm.String() != a.realm {
-		return
+	var nonce stun.Nonce
+	if user.GetFrom(msg) != nil || realm.GetFrom(msg) != nil || nonce.GetFrom(msg) != nil {
+		return challenge{} // pion answers 400 Bad Request, as RFC 8489 §9.2.4 asks
 	}
+	refused := challenge{tx: msg.TransactionID, method: msg.Type.Method, nonce: nonce.String(), set: true}
 	username := user.String()
-	exp, _, err := turncred.ParseUsername(username)
-	if err != nil {
-		return
+	_, pws, reason := a.check(username, realm.String(), msg.Type.Method, k)
+	if reason != "" {
+		return refused
 	}
-	k := memoKey{src, username}
 	verifies := func(pw string) bool {
 		// Check restores the header it adjusts, so raw is unchanged for pion.
 		return stun.MessageIntegrity(turn.GenerateAuthKey(username, a.realm, pw)).Check(msg) == nil
 	}
-	if pw, ok := a.lookup(k); ok && verifies(pw) {
-		return
+	if len(pws) == 1 {
+		if verifies(pws[0]) {
+			return challenge{}
+		}
+		return refused
 	}
-	pws, err := a.secrets.Passwords(username)
-	if err != nil {
-		return
+	mk := memoKey{k, username}
+	if pw, ok := a.lookup(mk); ok && contains(pws, pw) && verifies(pw) {
+		return challenge{}
 	}
 	for _, pw := range pws {
 		if verifies(pw) {
-			a.remember(k, pw, exp)
-			return
+			exp, _, _ := turncred.ParseUsername(username)
+			a.remember(mk, pw, exp)
+			return challenge{}
 		}
 	}
+	return refused
 }
 
 func (a *authenticator) remember(k memoKey, pw string, exp time.Time) {

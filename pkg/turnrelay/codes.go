@@ -24,5 +24,11 @@ func forbidChannelBind(b []byte) {
 // Write is pion's path to TCP and TLS clients.
 func (c *frameConn) Write(p []byte) (int, error) {
 	forbidChannelBind(p)
+	if r := c.chal.unauthorized(p, c.l.auth.realm); r != nil {
+		if _, err := c.Conn.Write(r); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	return c.Conn.Write(p)
 }

@@ -82,10 +82,13 @@ func FuzzObserve(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		buf := make([]byte, len(raw), len(raw)+64)
 		copy(buf, raw)
-		a.observe(buf, clientKey{})
+		c := a.inspect(buf, clientKey{})
 		if !bytes.Equal(buf, raw) {
-			t.Fatal("observe changed the message")
+			t.Fatal("inspect changed the message")
 		}
+		var p pendingChallenge
+		p.store(c)
+		_ = p.unauthorized(buf, realm)
 		forbidChannelBind(buf)
 	})
 }

@@ -282,8 +282,8 @@ func (c *rawClient) readMessage() (*stun.Message, error) {
 	return nil, errors.New("no STUN message within 3s")
 }
 
-// request sends an authenticated request, answering the first 401/438 challenge, and
-// returns the final response's error code (0 on success).
+// request sends an authenticated request, answering a 401 challenge to an unauthenticated
+// request and any 438 stale nonce, and returns the final response's error code (0 on success).
 func (c *rawClient) request(method stun.Method, setters ...stun.Setter) (*stun.Message, int) {
 	c.t.Helper()
 	for attempt := 0; attempt < 3; attempt++ {
@@ -311,7 +311,9 @@ func (c *rawClient) request(method stun.Method, setters ...stun.Setter) (*stun.M
 			c.t.Fatalf("%s: error response without ERROR-CODE", method)
 		}
 		var nonce stun.Nonce
-		if (ec.Code == stun.CodeUnauthorized || ec.Code == stun.CodeStaleNonce) && nonce.GetFrom(resp) == nil {
+		// A 401 to a request that carried credentials refuses them; a 438 asks for a retry.
+		retry := ec.Code == stun.CodeStaleNonce || (ec.Code == stun.CodeUnauthorized && c.nonce == "")
+		if retry && nonce.GetFrom(resp) == nil {
 			var r stun.Realm
 			_ = r.GetFrom(resp)
 			c.nonce, c.realm = nonce.String(), r.String()
@@ -401,4 +403,3 @@ func (c *rawClient) readData(timeout time.Duration) (payload []byte, viaChannel 
 	}
 	return nil, 0, errors.New("no data before the deadline")
 }
-

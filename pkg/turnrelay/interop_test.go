@@ -117,3 +117,36 @@ func TestTurnutilsUclientInterop(t *testing.T) {
 		t.Errorf("client_to_peer packets = %v, want >= 1200", n)
 	}
 }
+
+// TestTurnutilsUclientBadPassword: coturn's client treats turnd's answer to a wrong password
+// as coturn's own: a 401 challenge it answers until it gives up with "Cannot complete
+// Allocation" (exit 255), not a 400 it reports as a malformed request.
+func TestTurnutilsUclientBadPassword(t *testing.T) {
+	uclient := testtool.Require(t, "turnutils_uclient")
+	ts := startServer(t, testConfig())
+	for _, tt := range []struct {
+		name  string
+		flags []string
+	}{{"udp", nil}, {"tcp", []string{"-t"}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := ts.counter(t, "switchboard_turn_auth_failures_total", "reason", authIntegrity)
+			user, _ := credFor(t, secretA, time.Now().Add(time.Hour), "uclient")
+			args := append([]string{"-y", "-c", "-v", "-m", "1", "-n", "2", "-p", strconv.Itoa(ts.UDPAddr().Port),
+				"-u", user, "-w", "wrong-password"}, tt.flags...)
+			args = append(args, "127.0.0.1")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, uclient, args...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("turnutils_uclient with a wrong password succeeded:\n%s", out)
+			}
+			if !regexp.MustCompile(`ERROR: Cannot complete Allocation`).Match(out) ||
+				regexp.MustCompile(`error 400`).Match(out) {
+				t.Fatalf("want the auth failure (401 challenges, then Cannot complete Allocation):\n%s", out)
+			}
+			if n := ts.counter(t, "switchboard_turn_auth_failures_total", "reason", authIntegrity); n <= before {
+				t.Errorf("auth_failures{bad_integrity} = %v, did not move", n)
+			}
+		})
+	}
+}

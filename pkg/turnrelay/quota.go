@@ -156,12 +156,8 @@ func (q *quotas) expirePendingLocked(now time.Time) {
 	}
 }
 
-// started returns when src's allocation was created.
-func (q *quotas) started(src net.Addr) (time.Time, bool) {
-	k, ok := keyOf(src)
-	if !ok {
-		return time.Time{}, false
-	}
+// started returns when client k's allocation was created.
+func (q *quotas) started(k clientKey) (time.Time, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if s := q.sessions[k]; s != nil && s.confirmed {

@@ -116,6 +116,7 @@ type frameConn struct {
 	first bool
 	rest  int // bytes still to pass through of a frame larger than the caller's buffer
 	once  sync.Once
+	chal  pendingChallenge
 }
 
 func (c *frameConn) Read(p []byte) (int, error) {
@@ -155,7 +156,7 @@ func (c *frameConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	if hdr[0]&0xc0 == 0 {
-		c.l.auth.observe(p[:size], c.key)
+		c.chal.store(c.l.auth.inspect(p[:size], c.key))
 	}
 	return size, nil
 }

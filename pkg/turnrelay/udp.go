@@ -52,6 +52,7 @@ type udpSocket struct {
 	dp    *dataplane
 	auth  *authenticator
 	addrs map[netip.AddrPort]*net.UDPAddr // touched only by pion's read loop for this socket
+	chal  pendingChallenge
 }
 
 // listenerQueue bounds datagrams waiting for pion (requests, indications); beyond it they
@@ -117,7 +118,7 @@ func (s *udpSocket) ReadFrom(p []byte) (int, net.Addr, error) {
 		n := copy(p, (*pk.buf)[:pk.n])
 		packetBufs.Put(pk.buf)
 		if n >= 20 && p[0]&0xc0 == 0 {
-			s.auth.observe(p[:n], clientKey{addr: pk.from})
+			s.chal.store(s.auth.inspect(p[:n], clientKey{addr: pk.from}))
 		}
 		return n, s.addr(pk.from), nil
 	case <-s.done:
@@ -144,7 +145,11 @@ func (s *udpSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, fmt.Errorf("turnrelay: UDP write to %T", addr)
 	}
 	forbidChannelBind(p)
-	if err := s.raw.send(p, u.AddrPort()); err != nil {
+	out := p
+	if r := s.chal.unauthorized(p, s.auth.realm); r != nil {
+		out = r
+	}
+	if err := s.raw.send(out, u.AddrPort()); err != nil {
 		return 0, err
 	}
 	return len(p), nil

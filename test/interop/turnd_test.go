@@ -50,9 +50,8 @@ func TestTurndAcceptsCredapiCredentials(t *testing.T) {
 	checkCredentials(t, credentialCase{
 		server:    "turnd",
 		relayAddr: relay.UDPAddr().String(),
-		// pion/turn (turnd's base) answers a failed MESSAGE-INTEGRITY check with 400 where
-		// coturn sends 401; either is a refusal by the server, not a transport failure.
-		refusals:  []string{"error 401", "error 400"},
+		// turnd answers a refused credential with 401 as coturn does (stock pion sends 400).
+		refusals:  []string{"error 401"},
 		newSecret: newSecret,
 		api:       startCredapi(t, logs, []string{newSecret, oldSecret}, uris),
 		apiOld:    startCredapi(t, logs, []string{oldSecret}, uris),
