@@ -2,7 +2,8 @@
 // node's ExternalIP from the Kubernetes API (pods only see the InternalIP as status.hostIP)
 // and writes it to a file turnd advertises (relay.public_ip_file).
 //
-//	nodeaddr --out=/run/switchboard/public_ip [--family=ipv4|ipv6] [--internal-fallback] [--allow-private]
+//	nodeaddr --out=/run/switchboard/public_ip [--family=ipv4|ipv6 | --same-family-as=IP]
+//	         [--internal-fallback] [--allow-private]
 //
 // It needs NODE_NAME (downward API spec.nodeName) and a service-account token allowed to get
 // nodes. Exit 0: written; 1: no address or the API refused (the message says what to set);
@@ -14,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,6 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	node := fs.String("node", os.Getenv("NODE_NAME"), "node to read (default $NODE_NAME)")
 	out := fs.String("out", "", "file to write the address to (required)")
 	family := fs.String("family", "ipv4", "address family to advertise: ipv4 or ipv6")
+	sameAs := fs.String("same-family-as", "", "advertise an address of this IP's family instead (the relay's bind address, e.g. the pod's status.hostIP); overrides --family")
 	fs.BoolVar(&pref.InternalFallback, "internal-fallback", false, "use the InternalIP when the node has no usable ExternalIP")
 	fs.BoolVar(&pref.AllowPrivate, "allow-private", false, "accept private and CGNAT addresses (clients on the same private network)")
 	fs.StringVar(&cfg.Server, "api-server", "", "API server URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
@@ -55,6 +58,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	pref.Family = fam
+	if *sameAs != "" {
+		ip, err := netip.ParseAddr(*sameAs)
+		if err != nil {
+			_, _ = fmt.Fprintf(stderr, "nodeaddr: --same-family-as: %q is not an IP address\n", *sameAs)
+			return 2
+		}
+		pref.Family = nodeaddr.IPv6
+		if ip.Unmap().Is4() {
+			pref.Family = nodeaddr.IPv4
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

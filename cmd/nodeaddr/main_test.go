@@ -53,6 +53,9 @@ func TestRun(t *testing.T) {
 	}{
 		{"external ipv4", append([]string{"--node=public"}, common...), 0, "34.120.1.10\n", ""},
 		{"external ipv6", append([]string{"--node=public", "--family=ipv6"}, common...), 0, "2600:1900:4000::10\n", ""},
+		{"same family as ipv6", append([]string{"--node=public", "--same-family-as=fd00::1"}, common...), 0, "2600:1900:4000::10\n", ""},
+		{"same family as ipv4 wins over --family", append([]string{"--node=public", "--family=ipv6", "--same-family-as=10.0.0.5"}, common...), 0, "34.120.1.10\n", ""},
+		{"bad same family", append([]string{"--node=public", "--same-family-as=$(HOST_IP)"}, common...), 2, "", "not an IP address"},
 		{"private internal only", append([]string{"--node=private", "--internal-fallback"}, common...), 1, "", "turnd.relay.publicIP"},
 		{"private allowed", append([]string{"--node=private", "--internal-fallback", "--allow-private"}, common...), 0, "10.0.0.5\n", ""},
 		{"unknown node", append([]string{"--node=nope"}, common...), 1, "", "spec.nodeName"},

@@ -40,20 +40,25 @@ func TestChartSecurityContext(t *testing.T) {
 					t.Errorf("%s: pod seccompProfile is not RuntimeDefault", w)
 				}
 				if w.spec.AutomountServiceAccountToken == nil || *w.spec.AutomountServiceAccountToken {
-					t.Errorf("%s: automountServiceAccountToken is not false (no daemon talks to the API)", w)
+					t.Errorf("%s: automountServiceAccountToken is not false (no daemon talks to the API; nodeaddr mounts a token of its own)", w)
 				}
-				if len(w.spec.InitContainers) > 0 {
-					t.Errorf("%s: unexpected init containers", w)
+				for _, c := range w.spec.InitContainers {
+					if c.Name != "nodeaddr" {
+						t.Errorf("%s: unexpected init container %s", w, c.Name)
+					}
+					checkContainerSecurity(t, w, c, ps, false)
 				}
 				for _, c := range w.spec.Containers {
-					checkContainerSecurity(t, w, c, ps)
+					checkContainerSecurity(t, w, c, ps, !w.hook)
 				}
 			}
 		})
 	}
 }
 
-func checkContainerSecurity(t *testing.T, w workload, c corev1.Container, ps *corev1.PodSecurityContext) {
+// checkContainerSecurity: least privilege for one container; probed says it runs for the
+// pod's lifetime (not an init container or a test hook) and so needs probes on ops.
+func checkContainerSecurity(t *testing.T, w workload, c corev1.Container, ps *corev1.PodSecurityContext, probed bool) {
 	t.Helper()
 	sc := c.SecurityContext
 	if sc == nil {
@@ -89,7 +94,7 @@ func checkContainerSecurity(t *testing.T, w workload, c corev1.Container, ps *co
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		t.Errorf("%s/%s: needs a memory limit and a CPU request", w, c.Name)
 	}
-	if w.hook {
+	if !probed {
 		return // runs to completion; nothing to probe
 	}
 	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,25 +80,36 @@ func TestShippedConfigsCheck(t *testing.T) {
 	}
 }
 
-// TestChartConfigsCheck runs every container the chart renders through --check-config as the
-// kubelet would start it: its args and env ($(VAR) expanded, downward API filled in), with
-// its ConfigMap and Secret volumes written to a temporary directory standing in for the
-// mount paths. Secrets the operator provides (existingSecret, TLS) get realistic stand-ins.
-// Nodes may have IPv4 or IPv6 addresses; both must give a valid config.
+// TestChartConfigsCheck runs every pod the chart renders as the kubelet would start it: each
+// container's args and env ($(VAR) expanded, downward API filled in), its ConfigMap, Secret,
+// emptyDir and service-account volumes in a temporary directory standing in for the mount
+// paths, shared by the pod's containers. Init containers (nodeaddr) run for real against a
+// stand-in API server and must succeed; then every daemon must pass --check-config with what
+// they left behind (relay.public_ip_file). Secrets the operator provides (existingSecret, TLS)
+// get realistic stand-ins. Nodes may have IPv4 or IPv6 addresses; both must give a valid config.
 func TestChartConfigsCheck(t *testing.T) {
 	for _, family := range []string{"ipv4", "ipv6"} {
+		api := newFakeAPIServer(t, downward[family])
 		for _, r := range renderAll(t) {
 			t.Run(family+"/"+r.set.name, func(t *testing.T) {
 				for _, w := range workloads(r.objects) {
-					for _, c := range w.spec.Containers {
-						if daemonOf(c) == "" {
-							continue
-						}
-						t.Run(w.name, func(t *testing.T) {
-							args, env := simulatePod(t, r, w, c, downward[family])
-							checkConfig(t, daemonOf(c), args, env)
-						})
+					if w.hook {
+						continue
 					}
+					t.Run(w.name, func(t *testing.T) {
+						pod := &podSim{root: t.TempDir(), fields: downward[family], api: api}
+						for _, c := range w.spec.InitContainers {
+							args, env := simulatePod(t, r, w, c, pod)
+							runInit(t, w, c, args, env)
+						}
+						for _, c := range w.spec.Containers {
+							if daemonOf(c) == "" {
+								continue
+							}
+							args, env := simulatePod(t, r, w, c, pod)
+							checkConfig(t, daemonOf(c), args, env)
+						}
+					})
 				}
 			})
 		}
@@ -106,15 +118,35 @@ func TestChartConfigsCheck(t *testing.T) {
 
 // downward gives the pod fields the chart uses stand-in values (documentation addresses).
 var downward = map[string]map[string]string{
-	"ipv4": {"status.hostIP": "192.0.2.10", "status.podIP": "192.0.2.20"},
-	"ipv6": {"status.hostIP": "2001:db8::10", "status.podIP": "2001:db8::20"},
+	"ipv4": {"status.hostIP": "192.0.2.10", "status.podIP": "192.0.2.20", "spec.nodeName": "node-a"},
+	"ipv6": {"status.hostIP": "2001:db8::10", "status.podIP": "2001:db8::20", "spec.nodeName": "node-a"},
+}
+
+// podSim is one simulated pod: its volumes live under root, shared by its containers.
+type podSim struct {
+	root   string
+	fields map[string]string
+	api    *fakeAPIServer
+}
+
+// runInit runs an init container's command (only nodeaddr exists) and wants exit 0.
+func runInit(t *testing.T, w workload, c corev1.Container, args, env []string) {
+	t.Helper()
+	if len(c.Command) != 1 || filepath.Base(c.Command[0]) != "nodeaddr" {
+		t.Fatalf("%s: init container %s runs %q; only nodeaddr is simulated", w, c.Name, c.Command)
+	}
+	cmd := exec.Command(daemonBin(t, "nodeaddr"), args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("%s: init container %s %q with env %q: %v\n%s", w, c.Name, args, env, err, out)
+	}
 }
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
-func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container, fields map[string]string) (args, env []string) {
+func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container, pod *podSim) (args, env []string) {
 	t.Helper()
-	root := t.TempDir()
+	root := pod.root
 	cms, secs := configMaps(r.objects), secrets(r.objects)
 	// Longest mount path first so nested mounts are rewritten correctly.
 	mounts := append([]corev1.VolumeMount{}, c.VolumeMounts...)
@@ -130,22 +162,30 @@ func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container, field
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		files := volumeFiles(t, w, m.Name, cms, secs, tls)
+		files := volumeFiles(t, w, m.Name, cms, secs, tls, pod.api)
 		for name, data := range files {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(rewrite.Replace(data)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
+		// The service-account mount is where nodeaddr looks by default; point it at the stand-in.
+		if m.MountPath == serviceAccountDir {
+			args = append(args, "--token-file="+filepath.Join(dir, "token"), "--ca-file="+filepath.Join(dir, "ca.crt"))
+		}
 	}
 	for _, a := range c.Args {
 		args = append(args, rewrite.Replace(a))
 	}
-	vars := map[string]string{}
+	// The kubelet gives every container the API server's address, service links or not.
+	vars := map[string]string{"KUBERNETES_SERVICE_HOST": pod.api.host, "KUBERNETES_SERVICE_PORT": pod.api.port}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
 	for _, e := range c.Env {
 		val := e.Value
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
-			v, ok := fields[e.ValueFrom.FieldRef.FieldPath]
+			v, ok := pod.fields[e.ValueFrom.FieldRef.FieldPath]
 			if !ok {
 				t.Fatalf("%s: env %s: no stand-in for fieldRef %s", w, e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
@@ -155,22 +195,30 @@ func simulatePod(t *testing.T, r rendered, w workload, c corev1.Container, field
 		case e.ValueFrom != nil:
 			t.Fatalf("%s: env %s: unsupported valueFrom", w, e.Name)
 		default:
-			val = varRef.ReplaceAllStringFunc(val, func(ref string) string {
-				if v, ok := vars[varRef.FindStringSubmatch(ref)[1]]; ok {
-					return v
-				}
-				return ref // Kubernetes leaves unknown references as they are.
-			})
+			val = expandVars(val, vars)
 		}
 		vars[e.Name] = val
 		env = append(env, e.Name+"="+rewrite.Replace(val))
 	}
+	for i, a := range args {
+		args[i] = expandVars(a, vars) // the kubelet expands $(VAR) in args too
+	}
 	return args, env
+}
+
+// expandVars replaces $(VAR) with earlier env values; Kubernetes leaves unknown references as they are.
+func expandVars(s string, vars map[string]string) string {
+	return varRef.ReplaceAllStringFunc(s, func(ref string) string {
+		if v, ok := vars[varRef.FindStringSubmatch(ref)[1]]; ok {
+			return v
+		}
+		return ref
+	})
 }
 
 // volumeFiles returns the files a volume shows: ConfigMap and rendered Secret data as is;
 // Secrets the operator provides get stand-ins (TLS pair for tls.*, a secret line otherwise).
-func volumeFiles(t *testing.T, w workload, name string, cms map[string]*corev1.ConfigMap, secs map[string]*corev1.Secret, tls tlsPair) map[string]string {
+func volumeFiles(t *testing.T, w workload, name string, cms map[string]*corev1.ConfigMap, secs map[string]*corev1.Secret, tls tlsPair, api *fakeAPIServer) map[string]string {
 	t.Helper()
 	for _, v := range w.spec.Volumes {
 		if v.Name != name {
@@ -205,8 +253,12 @@ func volumeFiles(t *testing.T, w workload, name string, cms map[string]*corev1.C
 				}
 			}
 			return project(t, w, files, v.Secret.Items)
+		case v.EmptyDir != nil:
+			return nil // starts empty; shared by the pod's containers
+		case v.Projected != nil:
+			return projectedFiles(t, w, v.Projected, api)
 		default:
-			t.Fatalf("%s: volume %s: only ConfigMap and Secret volumes are expected", w, name)
+			t.Fatalf("%s: volume %s: only ConfigMap, Secret, emptyDir and projected volumes are expected", w, name)
 		}
 	}
 	t.Fatalf("%s: mount %s has no volume", w, name)
@@ -241,7 +293,7 @@ func newTLSPair(t *testing.T) tlsPair {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "switchboard.example"},
-		DNSNames: []string{"switchboard.example"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"switchboard.example"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 	if err != nil {

@@ -56,6 +56,16 @@ app.kubernetes.io/part-of: switchboard
 {{- define "switchboard.configDir" -}}/etc/switchboard/config{{- end -}}
 {{- define "switchboard.secretsDir" -}}/etc/switchboard/secrets{{- end -}}
 {{- define "switchboard.tlsDir" -}}/etc/switchboard/tls{{- end -}}
+{{/* In-memory (emptyDir) directory the nodeaddr init container writes turnd's public address to. */}}
+{{- define "switchboard.runDir" -}}/run/switchboard{{- end -}}
+{{- define "switchboard.publicIPFile" -}}{{ include "switchboard.runDir" . }}/public_ip{{- end -}}
+
+{{/* "true" when turnd's advertised address comes from the node's ExternalIP via the nodeaddr
+     init container (DaemonSet mode, no fixed turnd.relay.publicIP); "" otherwise. */}}
+{{- define "switchboard.turndNodeaddr" -}}
+{{- $v := .Values.turnd -}}
+{{- if and $v.enabled (eq $v.mode "daemonset") (not $v.relay.publicIP) (eq $v.relay.publicIPFrom.source "nodeExternalIP") -}}true{{- end -}}
+{{- end -}}
 
 {{/*
 Pod and container security: non-root (distroless nonroot uid), read-only root filesystem,
@@ -194,7 +204,12 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
+  # No token in turnd's container: only the nodeaddr init container talks to the API, with a
+  # token volume of its own (kube-api-access below).
   automountServiceAccountToken: false
+  {{- if .nodeaddr }}
+  serviceAccountName: {{ .name }}
+  {{- end }}
   enableServiceLinks: false
   {{- if .hostNetwork }}
   # TURN needs the node's real address and its UDP relay ports without NAT in between.
@@ -211,6 +226,44 @@ spec:
   terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
   securityContext:
     {{- include "switchboard.podSecurityContext" $ | nindent 4 }}
+  {{- if .nodeaddr }}
+  {{- $from := $v.relay.publicIPFrom }}
+  initContainers:
+    # Writes the node's ExternalIP (pods only see the InternalIP) for relay.public_ip_file.
+    - name: nodeaddr
+      image: {{ include "switchboard.image" $ }}
+      imagePullPolicy: {{ $.Values.image.pullPolicy }}
+      command: ["/usr/local/bin/nodeaddr"]
+      args:
+        - --out={{ include "switchboard.publicIPFile" $ }}
+        {{- if eq $from.family "auto" }}
+        - --same-family-as=$(HOST_IP)
+        {{- else }}
+        - --family={{ lower $from.family }}
+        {{- end }}
+        {{- if $from.internalIPFallback }}
+        - --internal-fallback
+        {{- end }}
+        {{- if $from.allowPrivate }}
+        - --allow-private
+        {{- end }}
+      env:
+        - name: NODE_NAME
+          valueFrom:
+            fieldRef: {fieldPath: spec.nodeName}
+        - name: HOST_IP
+          valueFrom:
+            fieldRef: {fieldPath: status.hostIP}
+      # Its error (what to set when a node has no usable address) shows in kubectl describe.
+      terminationMessagePolicy: FallbackToLogsOnError
+      securityContext:
+        {{- include "switchboard.containerSecurityContext" $ | nindent 8 }}
+      resources:
+        {{- toYaml $from.resources | nindent 8 }}
+      volumeMounts:
+        - {name: run, mountPath: {{ include "switchboard.runDir" $ }}}
+        - {name: kube-api-access, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
+  {{- end }}
   containers:
     - name: turnd
       image: {{ include "switchboard.image" $ }}
@@ -230,8 +283,10 @@ spec:
         - name: SWITCHBOARD_TURND_RELAY_IP
           value: "$(HOST_IP)"
         {{- end }}
+        {{- if not .nodeaddr }}
         - name: SWITCHBOARD_TURND_RELAY_PUBLIC_IP
           value: {{ .publicIP | default "$(HOST_IP)" | quote }}
+        {{- end }}
       ports:
         - {name: turn-udp, containerPort: {{ $v.port }}, protocol: UDP{{ if .hostNetwork }}, hostPort: {{ $v.port }}{{ end }}}
         - {name: turn-tcp, containerPort: {{ $v.port }}, protocol: TCP{{ if .hostNetwork }}, hostPort: {{ $v.port }}{{ end }}}
@@ -250,11 +305,29 @@ spec:
         {{- if $v.tls.secretName }}
         - {name: tls, mountPath: {{ include "switchboard.tlsDir" $ }}, readOnly: true}
         {{- end }}
+        {{- if .nodeaddr }}
+        - {name: run, mountPath: {{ include "switchboard.runDir" $ }}, readOnly: true}
+        {{- end }}
   volumes:
     - name: config
       configMap:
         name: {{ .name }}
     {{- include "switchboard.secretVolume" $ | nindent 4 }}
+    {{- if .nodeaddr }}
+    # In memory: nothing is written to the node's disk.
+    - name: run
+      emptyDir: {medium: Memory, sizeLimit: 1Mi}
+    # The service-account token, for the init container only (automount would give turnd one
+    # too). Short-lived: it is used once, at start.
+    - name: kube-api-access
+      projected:
+        defaultMode: 0440
+        sources:
+          - serviceAccountToken: {path: token, expirationSeconds: 600}
+          - configMap:
+              name: kube-root-ca.crt
+              items: [{key: ca.crt, path: ca.crt}]
+    {{- end }}
     {{- if $v.tls.secretName }}
     {{- include "switchboard.tlsVolume" $v.tls.secretName | nindent 4 }}
     {{- end }}
