@@ -10,6 +10,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,6 +109,9 @@ func TestChartConfigsCheck(t *testing.T) {
 							}
 							args, env := simulatePod(t, r, w, c, pod)
 							checkConfig(t, daemonOf(c), args, env)
+							if daemonOf(c) == "turnd" {
+								checkPublicIPFile(t, w, args, env)
+							}
 						}
 					})
 				}
@@ -140,6 +144,48 @@ func runInit(t *testing.T, w workload, c corev1.Container, args, env []string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("%s: init container %s %q with env %q: %v\n%s", w, c.Name, args, env, err, out)
 	}
+}
+
+// checkPublicIPFile: --check-config does not read relay.public_ip_file (turnd reads it at
+// start), so check here what start-up would: the file nodeaddr left is one IP of the relay
+// address's family (relay.ip, the node's status.hostIP).
+func checkPublicIPFile(t *testing.T, w workload, args, env []string) {
+	t.Helper()
+	var cfg map[string]any
+	for _, a := range args {
+		if f, ok := strings.CutPrefix(a, "--config="); ok {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := yamlUnmarshal(string(data), &cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	file, _ := lookup(cfg, "relay.public_ip_file")
+	path, _ := file.(string)
+	if path == "" {
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: relay.public_ip_file: %v (no init container wrote it?)", w, err)
+	}
+	advertised, err := netip.ParseAddr(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("%s: relay.public_ip_file holds %q: %v", w, data, err)
+	}
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "SWITCHBOARD_TURND_RELAY_IP="); ok {
+			bind, err := netip.ParseAddr(v)
+			if err != nil || bind.Unmap().Is4() != advertised.Unmap().Is4() {
+				t.Errorf("%s: relay.ip %s and the advertised %s (relay.public_ip_file) differ in family: turnd would not start", w, v, advertised)
+			}
+			return
+		}
+	}
+	t.Errorf("%s: relay.public_ip_file without relay.ip: the advertised address's family must match the bind address", w)
 }
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)

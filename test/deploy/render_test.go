@@ -197,6 +197,9 @@ func TestSchemaRejectsTypos(t *testing.T) {
 		{"typo in a daemon key", "turnd.config.quotas.allocations_per_usr=5", "allocations_per_usr"},
 		{"wrong type for a daemon key", "tracker.config.limits.connections=many", "connections"},
 		{"port out of range", "credapi.port=70000", "port"},
+		{"bad public address source", "turnd.relay.publicIPFrom.source=node", "source"},
+		{"bad public address family", "turnd.relay.publicIPFrom.family=ipv5", "family"},
+		{"chart-managed public_ip_file", "turnd.config.relay.public_ip_file=/x", "public_ip_file"},
 		{"deployment mode without instances", "turnd.mode=deployment", "loadBalancer.instances"},
 		{"credapi without ICE URLs", "turnd.enabled=false", "credapi.iceURLs"},
 	}
