@@ -200,6 +200,9 @@ func TestSchemaRejectsTypos(t *testing.T) {
 		{"bad public address source", "turnd.relay.publicIPFrom.source=node", "source"},
 		{"bad public address family", "turnd.relay.publicIPFrom.family=ipv5", "family"},
 		{"chart-managed public_ip_file", "turnd.config.relay.public_ip_file=/x", "public_ip_file"},
+		{"chart-managed trusted_proxies", "tracker.config.trusted_proxies={10.0.0.0/8}", "trusted_proxies"},
+		{"trusting everyone", "credapi.trustedProxies={0.0.0.0/0}", "trustedProxies"},
+		{"default trust beside a LoadBalancer", "credapi.ingress.enabled=true,credapi.service.type=LoadBalancer", "credapi.trustedProxies"},
 		{"deployment mode without instances", "turnd.mode=deployment", "loadBalancer.instances"},
 		{"credapi without ICE URLs", "turnd.enabled=false", "credapi.iceURLs"},
 	}

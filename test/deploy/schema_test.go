@@ -68,11 +68,11 @@ func TestSchemaConfigKeys(t *testing.T) {
 // ports, mounts and Secrets); <daemon>.config may not set them. Secrets are among them so
 // they never land in a ConfigMap.
 var managedKeys = map[string][]string{
-	"tracker": {"listen", "ops.listen", "log.level", "log.format", "tls.cert", "tls.key"},
+	"tracker": {"listen", "ops.listen", "log.level", "log.format", "tls.cert", "tls.key", "trusted_proxies"},
 	"turnd": {"listen", "ops.listen", "log.level", "log.format", "auth.secrets", "auth.secrets_file",
 		"tls.cert", "tls.key", "tls.listen", "realm", "relay.ip", "relay.public_ip", "relay.public_ip_file", "relay.min_port", "relay.max_port"},
 	"credapi": {"listen", "ops.listen", "log.level", "log.format", "auth.secrets", "auth.secrets_file",
-		"tls.cert", "tls.key", "api_keys", "ice.urls", "trackers", "cors.origins"},
+		"tls.cert", "tls.key", "api_keys", "ice.urls", "trackers", "cors.origins", "trusted_proxies"},
 }
 
 // configSchema derives a strict schema from a documented config: every key with the type

@@ -150,6 +150,26 @@ tls:
   key: {{ printf "%s/tls.key" (include "switchboard.tlsDir" .) }}
 {{- end -}}
 
+{{/*
+trusted_proxies for tracker or credapi ((dict "root" $ "component" "credapi")): the daemon's
+trustedProxies, else ingressControllerCIDRs while its Ingress is on, else none. A Service
+reachable around the Ingress (LoadBalancer, NodePort) arrives from node addresses, which the
+broad default would trust: refuse that combination rather than let clients pick their address.
+*/}}
+{{- define "switchboard.trustedProxies" -}}
+{{- $v := index .root.Values .component -}}
+{{- $list := list -}}
+{{- if $v.trustedProxies -}}
+{{- $list = $v.trustedProxies -}}
+{{- else if $v.ingress.enabled -}}
+{{- $list = .root.Values.ingressControllerCIDRs -}}
+{{- if and $list (ne $v.service.type "ClusterIP") -}}
+{{- fail (printf "%s.service.type=%s exposes %s around its Ingress, and clients arriving that way come from node addresses inside ingressControllerCIDRs, so they could claim any address in X-Forwarded-For: set %s.trustedProxies to the ingress controller's pod CIDR, or use service.type ClusterIP" .component $v.service.type .component .component) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $list -}}
+{{- end -}}
+
 {{/* credapi ice.urls: explicit, else each LoadBalancer address, else turnd.publicHost. */}}
 {{- define "switchboard.iceURLs" -}}
 {{- $urls := list -}}
@@ -343,4 +363,20 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end -}}
+
+
+{{/* NOTES lines on a daemon's trusted proxies behind its Ingress (dict "root" "component" "limit"). */}}
+{{- define "switchboard.trustNotes" -}}
+{{- $trusted := include "switchboard.trustedProxies" (dict "root" .root "component" .component) | fromYamlArray -}}
+{{- if not $trusted }}
+    WARNING: {{ .component }} trusts no proxy (trustedProxies and ingressControllerCIDRs empty):
+    behind the Ingress every client shares the controller's address and its {{ .limit }}.
+{{- else }}
+    {{ .component }} believes X-Forwarded-For from {{ join ", " $trusted }}{{ if not (index .root.Values .component).trustedProxies }} (ingressControllerCIDRs: narrow it to your pod CIDR){{ end }}.
+{{- if not (and .root.Values.networkPolicy.enabled .root.Values.networkPolicy.publicFrom) }}
+    WARNING: networkPolicy.publicFrom is empty, so any pod in those ranges can reach {{ .component }}
+    directly and claim any client address; set it to the ingress controller's namespace.
+{{- end }}
+{{- end }}
 {{- end -}}
