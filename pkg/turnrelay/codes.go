@@ -23,6 +23,10 @@ func forbidChannelBind(b []byte) {
 
 // Write is pion's path to TCP and TLS clients.
 func (c *frameConn) Write(p []byte) (int, error) {
+	if c.data.Load() {
+		c.lastWrite.Store(nanotime())
+		return c.Conn.Write(p)
+	}
 	forbidChannelBind(p)
 	if r := c.chal.unauthorized(p, c.l.auth.realm); r != nil {
 		if _, err := c.Conn.Write(r); err != nil {
@@ -30,5 +34,12 @@ func (c *frameConn) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	c.fixResponse(p)
+	n, err := c.Conn.Write(p)
+	if err == nil && isConnectionBindSuccess(p) {
+		// pion starts copying between this connection and the peer once this returns.
+		c.lastWrite.Store(nanotime())
+		c.data.Store(true)
+	}
+	return n, err
 }

@@ -74,6 +74,13 @@ type Relay struct {
 	MaxPort      int    `mapstructure:"max_port"`
 	// AllocationLifetime is the default allocation lifetime (clients may ask for less).
 	AllocationLifetime time.Duration `mapstructure:"allocation_lifetime"`
+	// TCPAllocations offers RFC 6062 TCP relay allocations to TCP/TLS clients (coturn's
+	// default; its no-tcp-relay turns them off). Off here: browsers never ask for them and
+	// they let clients open TCP connections to peers (the Slack SSRF class).
+	TCPAllocations bool `mapstructure:"tcp_allocations"`
+	// TCPConnectTimeout bounds the relay's outgoing connection to a peer on Connect (RFC
+	// 6062 §5.2: at least 30 s); the client then gets 447.
+	TCPConnectTimeout time.Duration `mapstructure:"tcp_connect_timeout"`
 }
 
 // Peers adjusts the default peer policy.
@@ -105,6 +112,11 @@ type Quotas struct {
 	BandwidthBytesPerSecond int `mapstructure:"bandwidth_bytes_per_second"`
 	// BandwidthBurstBytes is the token bucket depth.
 	BandwidthBurstBytes int `mapstructure:"bandwidth_burst_bytes"`
+	// TCPConnectionsPerAllocation caps a TCP allocation's peer connections, pending and
+	// bound, outgoing (Connect, refused with 486) and incoming (closed at accept).
+	TCPConnectionsPerAllocation int `mapstructure:"tcp_connections_per_allocation"`
+	// TCPConnectionsTotal caps TCP peer connections on this relay (Connect refused with 508).
+	TCPConnectionsTotal int `mapstructure:"tcp_connections_total"`
 }
 
 // DefaultConfig is safe for production: everything bounded, peers limited to public unicast.
@@ -126,8 +138,11 @@ func DefaultConfig() Config {
 			// Longer than an allocation lifetime: an idle TCP client still refreshes before then.
 			IdleTimeout: 11 * time.Minute,
 		},
-		TLS:   TLS{Listen: "0.0.0.0:5349"},
-		Relay: Relay{MinPort: 49152, MaxPort: 65535, AllocationLifetime: 10 * time.Minute},
+		TLS: TLS{Listen: "0.0.0.0:5349"},
+		Relay: Relay{
+			MinPort: 49152, MaxPort: 65535, AllocationLifetime: 10 * time.Minute,
+			TCPAllocations: false, TCPConnectTimeout: 30 * time.Second,
+		},
 		Peers: Peers{Allow: []string{}, Deny: []string{}, MinPort: 1024},
 		Auth: Auth{
 			Secrets:        []string{},
@@ -142,6 +157,9 @@ func DefaultConfig() Config {
 			PermissionsPerAllocation: 100,
 			BandwidthBytesPerSecond:  5_000_000,
 			BandwidthBurstBytes:      1_000_000,
+			// Each TCP peer connection holds two sockets (peer and client data connection).
+			TCPConnectionsPerAllocation: 32,
+			TCPConnectionsTotal:         2000,
 		},
 	}
 }
@@ -178,6 +196,7 @@ func (c *Config) Validate(p *config.Problems) {
 		p.Addf("relay.max_port", c.Relay.MaxPort, "at least relay.min_port (%d)", c.Relay.MinPort)
 	}
 	config.CheckRange(p, "relay.allocation_lifetime", c.Relay.AllocationLifetime, time.Minute, time.Hour)
+	config.CheckRange(p, "relay.tcp_connect_timeout", c.Relay.TCPConnectTimeout, 30*time.Second, 5*time.Minute)
 	config.ParsePrefixes(p, "peers.allow", c.Peers.Allow)
 	config.ParsePrefixes(p, "peers.deny", c.Peers.Deny)
 	config.CheckRange(p, "peers.min_port", c.Peers.MinPort, 0, 65535)
@@ -196,6 +215,8 @@ func (c *Config) Validate(p *config.Problems) {
 	config.CheckRange(p, "quotas.allocations_total", c.Quotas.AllocationsTotal, 1, 10_000_000)
 	config.CheckRange(p, "quotas.permissions_per_allocation", c.Quotas.PermissionsPerAllocation, 1, 10_000)
 	config.CheckRange(p, "quotas.bandwidth_bytes_per_second", c.Quotas.BandwidthBytesPerSecond, 0, 1<<40)
+	config.CheckRange(p, "quotas.tcp_connections_per_allocation", c.Quotas.TCPConnectionsPerAllocation, 1, 10_000)
+	config.CheckRange(p, "quotas.tcp_connections_total", c.Quotas.TCPConnectionsTotal, 1, 1_000_000)
 	if c.Quotas.BandwidthBytesPerSecond > 0 {
 		config.CheckRange(p, "quotas.bandwidth_burst_bytes", c.Quotas.BandwidthBurstBytes, 2048, 1<<40)
 	}

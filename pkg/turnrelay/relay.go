@@ -3,7 +3,6 @@ package turnrelay
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -18,7 +17,7 @@ import (
 var (
 	errNoPort   = errors.New("turnrelay: no free relay port in relay.min_port–relay.max_port")
 	errFamily   = errors.New("turnrelay: requested address family is not served by relay.ip")
-	errTCPRelay = errors.New("turnrelay: TCP relay allocations (RFC 6062) are not offered")
+	errTCPRelay = errors.New("turnrelay: TCP relay allocations (RFC 6062) need a TCP or TLS control connection")
 )
 
 // relays is pion's RelayAddressGenerator: it opens relay sockets in the port range,
@@ -66,15 +65,13 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 		r.m.allocRefused.WithLabelValues(refusedNoPort).Inc()
 		return nil, nil, errNoPort
 	}
-	// Random start, then walk the whole range: unlike a fixed number of random retries
-	// this never gives up while a port is free.
-	n := r.maxPort - r.minPort + 1
-	start := rand.IntN(n) //nolint:gosec // port choice needs no cryptographic randomness
-	for i := range n {
-		c, err := r.listen(r.minPort + (start+i)%n)
-		if err == nil {
-			return r.wrap(c)
-		}
+	var c *rawUDP
+	if walkPorts(r.minPort, r.maxPort, func(port int) bool {
+		var err error
+		c, err = r.listen(port)
+		return err == nil
+	}) {
+		return r.wrap(c)
 	}
 	r.m.allocRefused.WithLabelValues(refusedNoPort).Inc()
 	return nil, nil, errNoPort
@@ -119,12 +116,14 @@ func (r *relays) lookup(advertised net.Addr) *relayConn {
 	return v.(*relayConn)
 }
 
-// AllocateListener refuses RFC 6062 TCP allocations: browsers never ask for them and they
-// let a client open TCP connections to arbitrary peers (the Slack SSRF).
+// AllocateListener refuses RFC 6062 TCP allocations to UDP clients: they need a TCP or
+// TLS control connection. The stream listeners' generator, tcpRelays, offers them.
 func (r *relays) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	r.m.allocRefused.WithLabelValues(refusedTCPOverUDP).Inc()
 	return nil, nil, errTCPRelay
 }
 
+// AllocateConn refuses Connect from UDP clients: they cannot hold a TCP allocation.
 func (r *relays) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
 	return nil, errTCPRelay
 }

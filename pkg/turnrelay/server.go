@@ -52,6 +52,7 @@ type Server struct {
 	policy   *netpolicy.Policy
 	dp       *dataplane
 	relays   *relays
+	tcpRel   *tcpRelays // generator of the TCP and TLS listeners (RFC 6062)
 	nworkers int
 	draining atomic.Bool
 	closed   atomic.Bool
@@ -91,6 +92,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		rate: cfg.Quotas.BandwidthBytesPerSecond, burst: cfg.Quotas.BandwidthBurstBytes,
 		policy: s.policy, m: s.m,
 	}
+	s.tcpRel = newTCPRelays(s.relays, cfg, newTCPMetrics(d.Registry, s.m))
 
 	nsock := udpSockets(cfg)
 	var tcpLn net.Listener
@@ -150,8 +152,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.relays.workers = s.workers
 	if tcpLn != nil {
 		s.tcp = newTCPListener(tcpLn, nil, cfg.TCP, s.auth, s.m, log)
+		s.tcp.relays = s.tcpRel
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
-			Listener: s.tcp, RelayAddressGenerator: s.relays, PermissionHandler: s.permit,
+			Listener: s.tcp, RelayAddressGenerator: s.tcpRel, PermissionHandler: s.permit,
 		})
 	}
 	if d.TLS != nil {
@@ -161,8 +164,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 			return nil, fmt.Errorf("TLS listener on %s (tls.listen): %w", cfg.TLS.Listen, err)
 		}
 		s.tls = newTCPListener(ln, d.TLS, cfg.TCP, s.auth, s.m, log)
+		s.tls.relays = s.tcpRel
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
-			Listener: s.tls, RelayAddressGenerator: s.relays, PermissionHandler: s.permit,
+			Listener: s.tls, RelayAddressGenerator: s.tcpRel, PermissionHandler: s.permit,
 		})
 	}
 	s.pion, err = turn.NewServer(sc)
@@ -171,7 +175,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("start TURN server: %w", err)
 	}
 	log.Info("TURN relay serving", "udp", s.UDPAddr().String(), "udp_sockets", len(s.udp),
-		"tcp", s.TCPAddr() != nil, "tls", s.TLSAddr() != nil, "relay_ports", fmt.Sprintf("%d-%d", cfg.Relay.MinPort, cfg.Relay.MaxPort))
+		"tcp", s.TCPAddr() != nil, "tls", s.TLSAddr() != nil, "tcp_allocations", cfg.Relay.TCPAllocations, "relay_ports", fmt.Sprintf("%d-%d", cfg.Relay.MinPort, cfg.Relay.MaxPort))
 	return s, nil
 }
 
@@ -373,6 +377,7 @@ func (s *Server) events() turn.EventHandler {
 		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relay net.Addr, _ int) {
 			s.dp.allocationCreated(src, dst, relay)
 			s.q.confirm(src, userID)
+			s.tcpRel.allocationCreated(src, relay)
 			s.m.allocCreated.Inc()
 			s.m.allocActive.Inc()
 		},

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,8 @@ type tcpListener struct {
 	total     int
 	perIP     map[netip.Addr]int
 	closeOnce sync.Once
+	// relays serves this listener's allocations; frameConn asks it about TCP allocations.
+	relays *tcpRelays
 }
 
 func newTCPListener(ln net.Listener, tlsConf *tls.Config, cfg TCP, auth *authenticator, m *metrics, log *slog.Logger) *tcpListener {
@@ -106,7 +109,8 @@ func (l *tcpListener) Close() error {
 // frameConn hands pion one TURN frame per Read, so each STUN request can be shown to the
 // authenticator before pion handles it, and sets the read deadline for every frame: a
 // new connection must speak within first_message_timeout (TLS handshake included), an
-// established one within idle_timeout.
+// established one within idle_timeout. After a successful ConnectionBind (RFC 6062) it
+// is a data connection: bytes pass through unframed and untouched.
 type frameConn struct {
 	net.Conn
 	l     *tcpListener
@@ -117,9 +121,20 @@ type frameConn struct {
 	rest  int // bytes still to pass through of a frame larger than the caller's buffer
 	once  sync.Once
 	chal  pendingChallenge
+
+	// The last TCP Allocate request and the code its 508 answer should carry
+	// (streamcodes.go); touched only on pion's read loop for this connection.
+	allocTxn  [12]byte
+	allocCode int
+
+	data      atomic.Bool  // ConnectionBind succeeded: a data connection
+	lastWrite atomic.Int64 // nanotime of the last write on a data connection
 }
 
 func (c *frameConn) Read(p []byte) (int, error) {
+	if c.data.Load() {
+		return c.readData(p)
+	}
 	timeout := c.l.cfg.IdleTimeout
 	if c.first {
 		timeout = c.l.cfg.FirstMessageTimeout
@@ -157,8 +172,24 @@ func (c *frameConn) Read(p []byte) (int, error) {
 	}
 	if hdr[0]&0xc0 == 0 {
 		c.chal.store(c.l.auth.inspect(p[:size], c.key))
+		c.noteRequest(p[:size])
 	}
 	return size, nil
+}
+
+// readData reads a data connection. It is idle, and closed, only when neither side has
+// sent for idle_timeout: a peer that only downloads keeps it open through our writes.
+func (c *frameConn) readData(p []byte) (int, error) {
+	idle := c.l.cfg.IdleTimeout
+	for {
+		if err := c.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return 0, err
+		}
+		n, err := c.br.Read(p)
+		if n > 0 || err == nil || !isTimeout(err) || nanotime()-c.lastWrite.Load() >= int64(idle) {
+			return n, err
+		}
+	}
 }
 
 func (c *frameConn) Close() error {

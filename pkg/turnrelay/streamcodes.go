@@ -1,0 +1,112 @@
+package turnrelay
+
+import "encoding/binary"
+
+// pion answers every failed TCP Allocate with 508 and every failed Connect with 447. On
+// stream connections (the only ones RFC 6062 serves) frameConn sees both the request and
+// pion's answer, so it puts the code RFC 6062 and RFC 8656 ask for into the answer in
+// place: 442 when TCP allocations are off (coturn's no-tcp-relay), 400 for EVEN-PORT or
+// RESERVATION-TOKEN on a TCP allocation, 403 for a Connect to a refused peer or on a UDP
+// allocation, 486 and 508 for the peer connection caps. Those error responses carry only
+// ERROR-CODE (no reason text, MESSAGE-INTEGRITY or FINGERPRINT), so the bytes can change.
+
+// STUN message types (method and class bits) and attributes used here.
+const (
+	typeAllocateRequest  = 0x0003
+	typeAllocateError    = 0x0113
+	typeConnectError     = 0x011a
+	typeConnBindSuccess  = 0x010b
+	attrErrorCode        = 0x0009
+	attrRequestedTransp  = 0x0019
+	attrEvenPort         = 0x0018
+	attrReservationToken = 0x0022
+	protoTCP             = 6
+)
+
+// allocateTCP reports, for a STUN Allocate request, whether it asks for a TCP relay and
+// whether it also carries EVEN-PORT or RESERVATION-TOKEN. msg is untrusted: attributes
+// are walked within its bounds only.
+func allocateTCP(msg []byte) (tcp, portAttrs bool) {
+	if len(msg) < 20 || binary.BigEndian.Uint16(msg) != typeAllocateRequest {
+		return false, false
+	}
+	end := min(len(msg), 20+int(binary.BigEndian.Uint16(msg[2:])))
+	for off := 20; off+4 <= end; {
+		typ := binary.BigEndian.Uint16(msg[off:])
+		n := int(binary.BigEndian.Uint16(msg[off+2:]))
+		v := off + 4
+		if v+n > end {
+			break
+		}
+		switch typ {
+		case attrRequestedTransp:
+			tcp = n >= 1 && msg[v] == protoTCP
+		case attrEvenPort, attrReservationToken:
+			portAttrs = true
+		}
+		off = v + (n+3)&^3
+	}
+	return tcp, portAttrs
+}
+
+// errorCodeOf returns the code of an error response of type typ that carries only an
+// ERROR-CODE without reason text (28 bytes), or 0.
+func errorCodeOf(p []byte, typ uint16) int {
+	if len(p) != 28 || binary.BigEndian.Uint16(p) != typ || binary.BigEndian.Uint16(p[2:]) != 8 {
+		return 0
+	}
+	if binary.BigEndian.Uint16(p[20:]) != attrErrorCode || binary.BigEndian.Uint16(p[22:]) != 4 {
+		return 0
+	}
+	return int(p[26]&7)*100 + int(p[27])
+}
+
+func setErrorCode(p []byte, code int) {
+	p[26], p[27] = byte(code/100), byte(code%100)
+}
+
+// noteRequest remembers a TCP Allocate's transaction and the code its 508 should become.
+// It runs on pion's read loop for this connection, like the write of the answer.
+func (c *frameConn) noteRequest(msg []byte) {
+	tcp, portAttrs := allocateTCP(msg)
+	if !tcp || c.l.relays == nil {
+		return
+	}
+	copy(c.allocTxn[:], msg[8:20])
+	switch {
+	case !c.l.relays.enabled:
+		c.allocCode = codeUnsupportedTransp
+	case portAttrs:
+		c.allocCode = codeBadRequest
+	default:
+		c.allocCode = 0
+	}
+}
+
+// fixResponse puts the right code into pion's answer to a TCP Allocate or a Connect.
+func (c *frameConn) fixResponse(p []byte) {
+	if len(p) != 28 || c.l.relays == nil {
+		return
+	}
+	switch {
+	case errorCodeOf(p, typeAllocateError) == codeCapacity:
+		if c.allocCode != 0 && [12]byte(p[8:20]) == c.allocTxn {
+			setErrorCode(p, c.allocCode)
+			c.allocCode = 0
+		}
+	case errorCodeOf(p, typeConnectError) == codeConnFailure:
+		a := c.l.relays.forClient(c.key)
+		if a == nil {
+			setErrorCode(p, codeForbidden) // Connect on a UDP allocation (coturn: 403)
+			return
+		}
+		if code := a.refusal.Swap(0); code != 0 {
+			setErrorCode(p, int(code))
+		}
+	}
+}
+
+func isConnectionBindSuccess(p []byte) bool {
+	return len(p) >= 20 && binary.BigEndian.Uint16(p) == typeConnBindSuccess &&
+		binary.BigEndian.Uint32(p[4:]) == 0x2112a442
+}

@@ -1,0 +1,113 @@
+package turnrelay
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pion/stun/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func buildRaw(t testing.TB, setters ...stun.Setter) []byte {
+	t.Helper()
+	m, err := stun.Build(append([]stun.Setter{stun.TransactionID}, setters...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Raw
+}
+
+func TestAllocateTCP(t *testing.T) {
+	req := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
+	tests := []struct {
+		name           string
+		msg            []byte
+		tcp, portAttrs bool
+	}{
+		{"udp", buildRaw(t, req, transportUDP()), false, false},
+		{"tcp", buildRaw(t, req, transportTCP(), lifetime(600e9)), true, false},
+		{"tcp even-port", buildRaw(t, req, attr{stun.AttrEvenPort, []byte{0x80}}, transportTCP()), true, true},
+		{"tcp token", buildRaw(t, req, transportTCP(), attr{stun.AttrReservationToken, []byte("12345678")}), true, true},
+		{"refresh", buildRaw(t, stun.NewType(stun.MethodRefresh, stun.ClassRequest), transportTCP()), false, false},
+		{"truncated attribute", buildRaw(t, req, transportTCP())[:22], false, false},
+		{"short", []byte{0, 3, 0}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tcp, pa := allocateTCP(tt.msg)
+			if tcp != tt.tcp || pa != tt.portAttrs {
+				t.Fatalf("allocateTCP = %v, %v; want %v, %v", tcp, pa, tt.tcp, tt.portAttrs)
+			}
+		})
+	}
+}
+
+func TestErrorCodeRewrite(t *testing.T) {
+	connErr := stun.NewType(stun.MethodConnect, stun.ClassErrorResponse)
+	p := buildRaw(t, connErr, &stun.ErrorCodeAttribute{Code: 447})
+	if got := errorCodeOf(p, typeConnectError); got != 447 {
+		t.Fatalf("errorCodeOf = %d", got)
+	}
+	setErrorCode(p, 486)
+	m := &stun.Message{Raw: p}
+	var ec stun.ErrorCodeAttribute
+	if err := m.Decode(); err != nil || ec.GetFrom(m) != nil || ec.Code != 486 {
+		t.Fatalf("rewritten message: %v %v", err, ec.Code)
+	}
+	withReason := buildRaw(t, connErr, &stun.ErrorCodeAttribute{Code: 447, Reason: []byte("x")})
+	if got := errorCodeOf(withReason, typeConnectError); got != 0 {
+		t.Fatalf("a response with reason text must be left alone, got %d", got)
+	}
+}
+
+// FuzzStreamCodes: the request note and response rewrite see untrusted bytes; they must
+// never panic, and change at most the two code bytes of a 28-byte error response.
+func FuzzStreamCodes(f *testing.F) {
+	req := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
+	f.Add(buildRaw(f, req, transportTCP()))
+	f.Add(buildRaw(f, req, attr{stun.AttrEvenPort, []byte{0x80}}, transportTCP()))
+	f.Add(buildRaw(f, stun.NewType(stun.MethodConnect, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 447}))
+	f.Add(buildRaw(f, stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 508}))
+	rel := newTCPRelays(&relays{m: newMetrics(prometheus.NewRegistry())}, DefaultConfig(), nil)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c := &frameConn{l: &tcpListener{relays: rel}}
+		buf := bytes.Clone(raw)
+		c.noteRequest(buf)
+		if !bytes.Equal(buf, raw) {
+			t.Fatal("noteRequest changed the request")
+		}
+		c.fixResponse(buf)
+		for i := range buf {
+			if buf[i] != raw[i] && (len(buf) != 28 || i < 26) {
+				t.Fatalf("fixResponse changed byte %d", i)
+			}
+		}
+	})
+}
+
+// TestWriteStreamCodesCorpus keeps testdata/fuzz/FuzzStreamCodes in step with the seeds.
+func TestWriteStreamCodesCorpus(t *testing.T) {
+	if os.Getenv("WRITE_FUZZ_CORPUS") == "" {
+		t.Skip("set WRITE_FUZZ_CORPUS=1 to rewrite the seed corpus")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzStreamCodes")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	req := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
+	seeds := map[string][]byte{
+		"allocate_tcp":           buildRaw(t, req, transportTCP()),
+		"allocate_tcp_even_port": buildRaw(t, req, attr{stun.AttrEvenPort, []byte{0x80}}, transportTCP()),
+		"connect_447":            buildRaw(t, stun.NewType(stun.MethodConnect, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 447}),
+		"allocate_508":           buildRaw(t, stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 508}),
+		"attribute_past_end":     {0, 3, 0, 8, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0x19, 0xff, 0xff, 6, 0, 0, 0},
+	}
+	for name, b := range seeds {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)), 0o644); err != nil { //nolint:gosec // test corpus
+			t.Fatal(err)
+		}
+	}
+}
