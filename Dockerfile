@@ -6,9 +6,19 @@
 # Pick the daemon with the command:  docker run switchboard:dev turnd --config=/etc/switchboard/turnd.yaml
 # The defaults (no --config) are production-safe; see configs/<daemon>.yaml for every key.
 
+# Base images, versioned here. Tags move (distroless :nonroot is rebuilt for security fixes),
+# so for a reproducible, verified build pin both by their index digest and pass them in:
+#   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot   # Digest: sha256:...
+#   cosign verify gcr.io/distroless/static-debian12:nonroot@sha256:<digest> \
+#     --certificate-oidc-issuer https://accounts.google.com \
+#     --certificate-identity keyless@distroless.iam.gserviceaccount.com
+#   docker build --build-arg RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:<digest> \
+#     --build-arg BUILD_IMAGE=golang:1.26.8-bookworm@sha256:<digest> ...
 ARG GO_VERSION=1.26.8
+ARG BUILD_IMAGE=golang:${GO_VERSION}-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
-FROM golang:${GO_VERSION}-bookworm AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 # Dependencies first so source edits reuse the module download; BuildKit cache mounts keep
 # modules and compiled packages between builds without putting them in a layer.
@@ -23,7 +33,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -o /out/ ./cmd/...
 
 # distroless/static: no shell, no package manager; :nonroot runs as uid/gid 65532.
-FROM gcr.io/distroless/static-debian12:nonroot AS final
+FROM ${RUNTIME_IMAGE} AS final
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="switchboard" \
       org.opencontainers.image.description="WebTorrent tracker, TURN relay and TURN credential API for serverless P2P apps" \

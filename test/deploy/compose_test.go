@@ -92,6 +92,13 @@ func TestCompose(t *testing.T) {
 		if s.Deploy == nil || s.Deploy.Resources.Limits == nil || s.Deploy.Resources.Limits.MemoryBytes == 0 {
 			t.Errorf("%s: no memory limit", name)
 		}
+		// A moving tag (none, or latest) gives a different image on every pull.
+		if ref := s.Image; !strings.Contains(ref, "@sha256:") {
+			slash := strings.LastIndex(ref, "/")
+			if tag := ref[slash+1:]; !strings.Contains(tag, ":") || strings.HasSuffix(tag, ":latest") {
+				t.Errorf("%s: image %q needs a version tag or a digest", name, ref)
+			}
+		}
 		if d := daemonOfCommand(s.Command); d != "" {
 			if s.User == "" || strings.HasPrefix(s.User, "0") || s.User == "root" {
 				t.Errorf("%s: must run as the image's non-root user, not %q", name, s.User)

@@ -45,16 +45,29 @@ func TestDockerfileShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.ReplaceAll(string(data), "\\\n", " ")
-	var final []string // instructions of the last stage
+	var final []string                // instructions of the last stage
+	globalArgs := map[string]string{} // ARGs before the first FROM: what FROM lines may use
+	stages := 0
 	for _, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		if arg, ok := strings.CutPrefix(line, "ARG "); ok && stages == 0 {
+			k, v, _ := strings.Cut(strings.TrimSpace(arg), "=")
+			globalArgs[k] = expandArgs(v, globalArgs)
+		}
 		if strings.HasPrefix(strings.ToUpper(line), "FROM ") {
 			final = nil
+			stages++
+			line = expandArgs(line, globalArgs)
 		}
 		final = append(final, line)
+	}
+	for _, a := range []string{"BUILD_IMAGE", "RUNTIME_IMAGE"} {
+		if img := globalArgs[a]; !regexp.MustCompile(`:[^:/]*[0-9a-z]$|@sha256:[0-9a-f]{64}$`).MatchString(img) || strings.HasSuffix(img, ":latest") {
+			t.Errorf("ARG %s=%q: base images need a version tag or a digest, never latest", a, img)
+		}
 	}
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "pkg/daemon.Version=", "./cmd/..."} {
 		if !strings.Contains(text, want) {
@@ -113,4 +126,15 @@ func TestDockerfileShape(t *testing.T) {
 			t.Errorf(".dockerignore must let %s into the build context", strings.TrimPrefix(need, "!"))
 		}
 	}
+}
+
+// expandArgs substitutes ${NAME} and $NAME with earlier ARG values, as BuildKit does in FROM.
+func expandArgs(s string, args map[string]string) string {
+	return regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`).ReplaceAllStringFunc(s, func(ref string) string {
+		name := strings.Trim(ref, "${}")
+		if v, ok := args[name]; ok {
+			return v
+		}
+		return ref
+	})
 }
