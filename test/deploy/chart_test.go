@@ -457,32 +457,42 @@ func checkTurndLoadBalancer(t *testing.T, r rendered, w workload) {
 	if lb.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
 		t.Errorf("Service %s: externalTrafficPolicy should be Local (TURN needs client addresses)", lb.Name)
 	}
-	relay := map[int32]bool{}
-	for _, p := range lb.Spec.Ports {
-		if p.Protocol == corev1.ProtocolUDP && int(p.Port) >= minPort && int(p.Port) <= maxPort {
-			relay[p.Port] = p.TargetPort.IntVal == p.Port
+	// The relay range over UDP, and over TCP too when RFC 6062 TCP allocations are on.
+	protocols := []corev1.Protocol{corev1.ProtocolUDP}
+	if v, _ := lookup(cfg, "relay.tcp_allocations"); v == true {
+		protocols = append(protocols, corev1.ProtocolTCP)
+	}
+	for _, proto := range protocols {
+		relay := map[int32]bool{}
+		for _, p := range lb.Spec.Ports {
+			if p.Protocol == proto && int(p.Port) >= minPort && int(p.Port) <= maxPort {
+				relay[p.Port] = p.TargetPort.IntVal == p.Port
+			}
 		}
-	}
-	if len(relay) != maxPort-minPort+1 || maxPort < minPort {
-		t.Errorf("Service %s forwards %d relay ports, relay range %d-%d has %d", lb.Name, len(relay), minPort, maxPort, maxPort-minPort+1)
-	}
-	for p, same := range relay {
-		if !same {
-			t.Errorf("Service %s: relay port %d must map to the same target port (TURN advertises it)", lb.Name, p)
+		if len(relay) != maxPort-minPort+1 || maxPort < minPort {
+			t.Errorf("Service %s forwards %d %s relay ports, relay range %d-%d has %d", lb.Name, len(relay), proto, minPort, maxPort, maxPort-minPort+1)
+		}
+		for p, same := range relay {
+			if !same {
+				t.Errorf("Service %s: relay port %d/%s must map to the same target port (TURN advertises it)", lb.Name, p, proto)
+			}
 		}
 	}
 	for _, o := range r.objects {
-		if np, ok := o.(*networkingv1.NetworkPolicy); ok && labelSelects(&np.Spec.PodSelector, w.labels) {
+		np, ok := o.(*networkingv1.NetworkPolicy)
+		if !ok || !labelSelects(&np.Spec.PodSelector, w.labels) {
+			continue
+		}
+		for _, proto := range protocols {
 			found := false
 			for _, rule := range np.Spec.Ingress {
 				for _, p := range rule.Ports {
-					if p.EndPort != nil && p.Port != nil && int(p.Port.IntVal) == minPort && int(*p.EndPort) == maxPort {
-						found = true
-					}
+					found = found || (p.EndPort != nil && p.Port != nil && int(p.Port.IntVal) == minPort && int(*p.EndPort) == maxPort &&
+						p.Protocol != nil && *p.Protocol == proto)
 				}
 			}
 			if !found {
-				t.Errorf("NetworkPolicy %s does not admit the relay range %d-%d", np.Name, minPort, maxPort)
+				t.Errorf("NetworkPolicy %s does not admit the relay range %d-%d/%s", np.Name, minPort, maxPort, proto)
 			}
 		}
 	}

@@ -60,6 +60,11 @@ app.kubernetes.io/part-of: switchboard
 {{- define "switchboard.runDir" -}}/run/switchboard{{- end -}}
 {{- define "switchboard.publicIPFile" -}}{{ include "switchboard.runDir" . }}/public_ip{{- end -}}
 
+{{/* "true" when turnd.config turns on RFC 6062 TCP relay allocations (the relay range then takes TCP too). */}}
+{{- define "switchboard.turndTCPRelay" -}}
+{{- if dig "relay" "tcp_allocations" false .Values.turnd.config -}}true{{- end -}}
+{{- end -}}
+
 {{/* "true" when turnd's advertised address comes from the node's ExternalIP via the nodeaddr
      init container (DaemonSet mode, no fixed turnd.relay.publicIP); "" otherwise. */}}
 {{- define "switchboard.turndNodeaddr" -}}
