@@ -34,6 +34,9 @@ type authenticator struct {
 	q          *quotas
 	m          *metrics
 	now        func() time.Time
+	// families[1] and [2]: whether IPv4 and IPv6 relays are served (the values of
+	// REQUESTED-ADDRESS-FAMILY), so an Allocate for another family gets 440, not 508.
+	families [3]bool
 
 	mu       sync.Mutex
 	verified map[memoKey]verifiedPassword
@@ -144,7 +147,7 @@ func (a *authenticator) inspect(raw []byte, k clientKey) challenge {
 	if user.GetFrom(msg) != nil || realm.GetFrom(msg) != nil || nonce.GetFrom(msg) != nil {
 		return challenge{} // pion answers 400 Bad Request, as RFC 8489 §9.2.4 asks
 	}
-	refused := challenge{tx: msg.TransactionID, method: msg.Type.Method, nonce: nonce.String(), set: true}
+	refused := challenge{tx: msg.TransactionID, method: msg.Type.Method, code: stun.CodeUnauthorized, nonce: nonce.String()}
 	username := user.String()
 	_, pws, reason := a.check(username, realm.String(), msg.Type.Method, k)
 	if reason != "" {
@@ -156,22 +159,36 @@ func (a *authenticator) inspect(raw []byte, k clientKey) challenge {
 	}
 	if len(pws) == 1 {
 		if verifies(pws[0]) {
-			return challenge{}
+			return a.checkFamily(msg)
 		}
 		return refused
 	}
 	mk := memoKey{k, username}
 	if pw, ok := a.lookup(mk); ok && contains(pws, pw) && verifies(pw) {
-		return challenge{}
+		return a.checkFamily(msg)
 	}
 	for _, pw := range pws {
 		if verifies(pw) {
 			exp, _, _ := turncred.ParseUsername(username)
 			a.remember(mk, pw, exp)
-			return challenge{}
+			return a.checkFamily(msg)
 		}
 	}
 	return refused
+}
+
+// checkFamily returns the 440 challenge for an authenticated Allocate whose
+// REQUESTED-ADDRESS-FAMILY names a family this relay does not serve (pion would answer
+// 508), else the zero challenge. Unknown family values pion answers with 440 itself.
+func (a *authenticator) checkFamily(msg *stun.Message) challenge {
+	if msg.Type.Method != stun.MethodAllocate {
+		return challenge{}
+	}
+	v, err := msg.Get(stun.AttrRequestedAddressFamily)
+	if err != nil || len(v) != 4 || (v[0] != 1 && v[0] != 2) || a.families[v[0]] {
+		return challenge{}
+	}
+	return challenge{tx: msg.TransactionID, method: msg.Type.Method, code: stun.CodeAddrFamilyNotSupported}
 }
 
 func (a *authenticator) remember(k memoKey, pw string, exp time.Time) {

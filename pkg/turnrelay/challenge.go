@@ -7,18 +7,32 @@ import (
 	"github.com/pion/stun/v4"
 )
 
-// challenge is an authenticated request whose credential the authenticator expects pion to
-// refuse. pion answers a refused credential (unknown or malformed username, wrong realm,
+// challenge is a request the authenticator expects pion to refuse with the wrong code;
+// the listener replaces pion's answer to that transaction with the right one.
+//
+// 401: pion answers a refused credential (unknown or malformed username, wrong realm,
 // expired, no matching secret, wrong password) with a bare 400 Bad Request. RFC 8489
 // §9.2.4, RFC 8656 and coturn answer 401 Unauthenticated with REALM and NONCE instead, so a
 // client knows its credential (not its message) was refused and may retry with a new one.
 // A stale nonce never gets here: pion answers it with 438 and a fresh nonce before
 // asking for the credential.
+//
+// 440: an Allocate asking (REQUESTED-ADDRESS-FAMILY) for a family the relay does not
+// serve fails in our relay address generator, which pion answers with 508; RFC 8656 §7.2
+// says 440 Address Family not Supported.
 type challenge struct {
 	tx     [stun.TransactionIDSize]byte
 	method stun.Method
-	nonce  string // the request's own nonce: pion has just accepted it
-	set    bool
+	code   stun.ErrorCode // 401 or 440; 0 = nothing to replace
+	nonce  string         // for 401: the request's own nonce, which pion has just accepted
+}
+
+// replaces is the code pion answers with where c.code is right.
+func (c challenge) replaces() int {
+	if c.code == stun.CodeUnauthorized {
+		return 400
+	}
+	return 508
 }
 
 // pendingChallenge holds the refused request pion is handling on one UDP socket or TCP
@@ -36,37 +50,45 @@ func (p *pendingChallenge) store(c challenge) {
 	p.mu.Unlock()
 }
 
-// unauthorized returns the 401 to send instead of b when b is pion's 400 answer to the
-// pending refused request, or nil to send b unchanged.
-func (p *pendingChallenge) unauthorized(b []byte, realm string) []byte {
-	if !isBadRequest(b) {
+// replacement returns the response to send instead of b when b is pion's bare error
+// answer to the pending request, or nil to send b unchanged.
+func (p *pendingChallenge) replacement(b []byte, realm string) []byte {
+	code, ok := bareError(b)
+	if !ok {
 		return nil
 	}
 	p.mu.Lock()
 	c := p.c
-	if c.set && [stun.TransactionIDSize]byte(b[8:20]) == c.tx {
+	if c.code != 0 && [stun.TransactionIDSize]byte(b[8:20]) == c.tx && code == c.replaces() {
 		p.c = challenge{}
 	} else {
-		c.set = false
+		c.code = 0
 	}
 	p.mu.Unlock()
-	if !c.set {
+	var setters []stun.Setter
+	switch c.code {
+	case stun.CodeUnauthorized:
+		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("Unauthorized")},
+			stun.NewNonce(c.nonce), stun.NewRealm(realm)}
+	case stun.CodeAddrFamilyNotSupported:
+		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("Address Family not Supported")}}
+	default:
 		return nil
 	}
-	msg, err := stun.Build(&stun.Message{TransactionID: c.tx},
-		stun.NewType(c.method, stun.ClassErrorResponse),
-		&stun.ErrorCodeAttribute{Code: stun.CodeUnauthorized, Reason: []byte("Unauthorized")},
-		stun.NewNonce(c.nonce), stun.NewRealm(realm), stun.Fingerprint)
+	setters = append([]stun.Setter{&stun.Message{TransactionID: c.tx}, stun.NewType(c.method, stun.ClassErrorResponse)}, setters...)
+	msg, err := stun.Build(append(setters, stun.Fingerprint)...)
 	if err != nil {
 		return nil
 	}
 	return msg.Raw
 }
 
-// isBadRequest matches pion's refusal of a credential: an error response whose only
-// attribute is ERROR-CODE 400 without reason text (20-byte header + 8-byte attribute).
-func isBadRequest(b []byte) bool {
-	return len(b) == 28 && b[0]&0x01 == 0x01 && b[1]&0x10 == 0x10 && binary.BigEndian.Uint16(b[2:]) == 8 &&
-		binary.BigEndian.Uint16(b[20:]) == uint16(stun.AttrErrorCode) && binary.BigEndian.Uint16(b[22:]) == 4 &&
-		b[26] == 4 && b[27] == 0
+// bareError matches pion's refusals: an error response whose only attribute is an
+// ERROR-CODE without reason text (20-byte header + 8-byte attribute); it returns the code.
+func bareError(b []byte) (int, bool) {
+	if len(b) != 28 || b[0]&0x01 != 0x01 || b[1]&0x10 != 0x10 || binary.BigEndian.Uint16(b[2:]) != 8 ||
+		binary.BigEndian.Uint16(b[20:]) != uint16(stun.AttrErrorCode) || binary.BigEndian.Uint16(b[22:]) != 4 {
+		return 0, false
+	}
+	return int(b[26]&0x07)*100 + int(b[27]), true
 }

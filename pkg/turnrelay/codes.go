@@ -28,7 +28,7 @@ func (c *frameConn) Write(p []byte) (int, error) {
 		return c.Conn.Write(p)
 	}
 	forbidChannelBind(p)
-	if r := c.chal.unauthorized(p, c.l.auth.realm); r != nil {
+	if r := c.chal.replacement(p, c.l.auth.realm); r != nil {
 		if _, err := c.Conn.Write(r); err != nil {
 			return 0, err
 		}

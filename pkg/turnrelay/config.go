@@ -3,6 +3,7 @@
 package turnrelay
 
 import (
+	"net"
 	"net/netip"
 	"time"
 
@@ -13,6 +14,10 @@ import (
 type Config struct {
 	config.Common `mapstructure:",squash"`
 
+	// ListenIPv6 is a second UDP+TCP listener for IPv6 clients when listen is IPv4:
+	// "auto" = [::] on listen's port when listen is 0.0.0.0 (skipped on a host without
+	// IPv6), "" = none, or an IPv6 host:port.
+	ListenIPv6 string `mapstructure:"listen_ipv6"`
 	// Realm is sent in 401 challenges and must be echoed by clients.
 	Realm string `mapstructure:"realm"`
 	// DrainTimeout bounds the wait for allocations to end after SIGTERM before the relay
@@ -57,8 +62,10 @@ type TCP struct {
 // TLS turns on TURN over TLS when cert and key are set.
 type TLS struct {
 	Listen string `mapstructure:"listen"`
-	Cert   string `mapstructure:"cert"`
-	Key    string `mapstructure:"key"`
+	// ListenIPv6 is the IPv6 TLS listener when listen is IPv4 (as the top-level listen_ipv6).
+	ListenIPv6 string `mapstructure:"listen_ipv6"`
+	Cert       string `mapstructure:"cert"`
+	Key        string `mapstructure:"key"`
 }
 
 // Relay says where relayed transport addresses live.
@@ -70,8 +77,14 @@ type Relay struct {
 	// PublicIPFile names a file holding the address to advertise, read at start (written
 	// by a Kubernetes init container from the node's ExternalIP); excludes PublicIP.
 	PublicIPFile string `mapstructure:"public_ip_file"`
-	MinPort      int    `mapstructure:"min_port"`
-	MaxPort      int    `mapstructure:"max_port"`
+	// IPv6 is the IPv6 relay address when IP is IPv4 (clients asking for an IPv6 relay
+	// get one here): "auto" = the host's first global IPv6 address when IP is empty,
+	// "" = no IPv6 relay, or an IPv6 address.
+	IPv6 string `mapstructure:"ipv6"`
+	// PublicIPv6 is advertised instead of IPv6 (as PublicIP for IP).
+	PublicIPv6 string `mapstructure:"public_ipv6"`
+	MinPort    int    `mapstructure:"min_port"`
+	MaxPort    int    `mapstructure:"max_port"`
 	// AllocationLifetime is the default allocation lifetime (clients may ask for less).
 	AllocationLifetime time.Duration `mapstructure:"allocation_lifetime"`
 	// TCPAllocations offers RFC 6062 TCP relay allocations to TCP/TLS clients (coturn's
@@ -127,6 +140,7 @@ func DefaultConfig() Config {
 			Ops:    config.Ops{Listen: "127.0.0.1:9402"},
 			Log:    config.Log{Level: "info", Format: "json"},
 		},
+		ListenIPv6:   auto,
 		Realm:        "switchboard",
 		DrainTimeout: 20 * time.Second,
 		UDP:          UDP{Sockets: 0, ReadBufferBytes: 4 << 20, WriteBufferBytes: 4 << 20},
@@ -138,9 +152,9 @@ func DefaultConfig() Config {
 			// Longer than an allocation lifetime: an idle TCP client still refreshes before then.
 			IdleTimeout: 11 * time.Minute,
 		},
-		TLS: TLS{Listen: "0.0.0.0:5349"},
+		TLS: TLS{Listen: "0.0.0.0:5349", ListenIPv6: auto},
 		Relay: Relay{
-			MinPort: 49152, MaxPort: 65535, AllocationLifetime: 10 * time.Minute,
+			IPv6: auto, MinPort: 49152, MaxPort: 65535, AllocationLifetime: 10 * time.Minute,
 			TCPAllocations: false, TCPConnectTimeout: 30 * time.Second,
 		},
 		Peers: Peers{Allow: []string{}, Deny: []string{}, MinPort: 1024},
@@ -181,11 +195,14 @@ func (c *Config) Validate(p *config.Problems) {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		p.Add("tls.cert", `"`+c.TLS.Cert+`"`, "tls.cert and tls.key set together (or both empty for no TLS)")
 	}
+	checkListenIPv6(p, "listen_ipv6", c.ListenIPv6)
 	if c.TLS.Cert != "" {
 		config.CheckHostPort(p, "tls.listen", c.TLS.Listen)
+		checkListenIPv6(p, "tls.listen_ipv6", c.TLS.ListenIPv6)
 	}
 	checkIP(p, "relay.ip", c.Relay.IP, true)
 	checkIP(p, "relay.public_ip", c.Relay.PublicIP, false)
+	c.checkRelayIPv6(p)
 	if c.Relay.PublicIP != "" && c.Relay.PublicIPFile != "" {
 		p.Add("relay.public_ip_file", `"`+c.Relay.PublicIPFile+`"`,
 			"empty when relay.public_ip is set (relay.public_ip "+c.Relay.PublicIP+"): set one of the two")
@@ -229,6 +246,43 @@ func checkIP(p *config.Problems, key, v string, allowUnspecified bool) {
 	a, err := netip.ParseAddr(v)
 	if err != nil || (!allowUnspecified && a.IsUnspecified()) || a.Zone() != "" {
 		p.Add(key, `"`+v+`"`, "an IP address such as 203.0.113.10 or 2001:db8::10, or empty")
+	}
+}
+
+// auto is the value of listen_ipv6, tls.listen_ipv6 and relay.ipv6 that derives the IPv6
+// address from its IPv4 sibling (see configs/turnd.yaml).
+const auto = "auto"
+
+func checkListenIPv6(p *config.Problems, key, v string) {
+	if v == "" || v == auto {
+		return
+	}
+	host, _, err := net.SplitHostPort(v)
+	a, perr := netip.ParseAddr(host)
+	if err != nil || perr != nil || !a.Is6() || a.Is4In6() {
+		p.Add(key, `"`+v+`"`, `an IPv6 host:port such as [::]:3478 or [2001:db8::10]:3478, "auto" or ""`)
+		return
+	}
+	config.CheckHostPort(p, key, v)
+}
+
+func (c *Config) checkRelayIPv6(p *config.Problems) {
+	r := c.Relay
+	is6 := func(v string) bool {
+		a, err := netip.ParseAddr(v)
+		return err == nil && a.Is6() && !a.Is4In6() && a.Zone() == ""
+	}
+	if r.IPv6 != "" && r.IPv6 != auto {
+		if a, err := netip.ParseAddr(r.IPv6); !is6(r.IPv6) || err != nil || a.IsMulticast() {
+			p.Add("relay.ipv6", `"`+r.IPv6+`"`, `an IPv6 address such as 2001:db8::10, "auto" or ""`)
+		} else if is6(r.IP) {
+			p.Add("relay.ipv6", `"`+r.IPv6+`"`, `"auto" or "" when relay.ip (`+r.IP+`) is already IPv6`)
+		}
+	}
+	if r.PublicIPv6 != "" {
+		if a, err := netip.ParseAddr(r.PublicIPv6); !is6(r.PublicIPv6) || err != nil || a.IsUnspecified() || a.IsMulticast() {
+			p.Add("relay.public_ipv6", `"`+r.PublicIPv6+`"`, "a unicast IPv6 address such as 2001:db8::10, or empty")
+		}
 	}
 }
 

@@ -88,7 +88,7 @@ func FuzzObserve(f *testing.F) {
 		}
 		var p pendingChallenge
 		p.store(c)
-		_ = p.unauthorized(buf, realm)
+		_ = p.replacement(buf, realm)
 		forbidChannelBind(buf)
 	})
 }

@@ -137,11 +137,11 @@ type udpPeer struct {
 
 func startPeer(t *testing.T, echo bool) *udpPeer { return startPeerOn(t, "127.0.0.1", echo) }
 
-// startPeerOn starts a peer on a given loopback address: permissions are per IP, so peers
-// on 127.0.0.1 and 127.0.0.2 need separate ones.
+// startPeerOn starts a peer on a given loopback address (IPv4 or IPv6): permissions are
+// per IP, so peers on 127.0.0.1 and 127.0.0.2 need separate ones.
 func startPeerOn(t *testing.T, ip string, echo bool) *udpPeer {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}

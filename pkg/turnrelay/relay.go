@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 var (
 	errNoPort   = errors.New("turnrelay: no free relay port in relay.min_port–relay.max_port")
-	errFamily   = errors.New("turnrelay: requested address family is not served by relay.ip")
+	errFamily   = errors.New("turnrelay: requested address family is not served (relay.ip, relay.ipv6)")
 	errTCPRelay = errors.New("turnrelay: TCP relay allocations (RFC 6062) need a TCP or TLS control connection")
 )
 
@@ -24,8 +25,7 @@ var (
 // wrapped so that every relayed datagram passes the peer policy, the allocation's
 // bandwidth bucket and the counters.
 type relays struct {
-	bind       netip.Addr // relay.ip
-	advertise  netip.Addr // relay.public_ip, or bind
+	v4, v6     relayFamily // relay.ip / relay.ipv6 and what each advertises
 	minPort    int
 	maxPort    int
 	rcvbuf     int
@@ -42,14 +42,25 @@ type relays struct {
 var _ turn.RelayAddressGenerator = (*relays)(nil)
 
 func (r *relays) Validate() error {
-	if !r.bind.IsValid() || r.minPort <= 0 || r.maxPort < r.minPort {
+	if (!r.v4.served() && !r.v6.served()) || r.minPort <= 0 || r.maxPort < r.minPort {
 		return fmt.Errorf("turnrelay: relay address generator misconfigured")
 	}
 	return nil
 }
 
+// family is the relay address for pion's network ("udp4", "udp6", "tcp4", "tcp6"); ok is
+// false when that family is not served (the listeners then turn pion's 508 into 440).
+func (r *relays) family(network string) (relayFamily, bool) {
+	f := r.v4
+	if strings.HasSuffix(network, "6") {
+		f = r.v6
+	}
+	return f, f.served()
+}
+
 func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
-	if (conf.Network == "udp6") != r.bind.Is6() {
+	fam, ok := r.family(conf.Network)
+	if !ok {
 		r.m.allocRefused.WithLabelValues(refusedFamily).Inc()
 		return nil, nil, errFamily
 	}
@@ -59,8 +70,8 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 			r.m.allocRefused.WithLabelValues(refusedNoPort).Inc()
 			return nil, nil, errNoPort
 		}
-		if c, err := r.listen(conf.RequestedPort); err == nil {
-			return r.wrap(c)
+		if c, err := fam.listen(conf.RequestedPort, r); err == nil {
+			return r.wrap(c, fam)
 		}
 		r.m.allocRefused.WithLabelValues(refusedNoPort).Inc()
 		return nil, nil, errNoPort
@@ -68,21 +79,21 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 	var c *rawUDP
 	if walkPorts(r.minPort, r.maxPort, func(port int) bool {
 		var err error
-		c, err = r.listen(port)
+		c, err = fam.listen(port, r)
 		return err == nil
 	}) {
-		return r.wrap(c)
+		return r.wrap(c, fam)
 	}
 	r.m.allocRefused.WithLabelValues(refusedNoPort).Inc()
 	return nil, nil, errNoPort
 }
 
-func (r *relays) listen(port int) (*rawUDP, error) {
-	return newRawUDP(netip.AddrPortFrom(r.bind, uint16(port)), false, r.rcvbuf, r.sndbuf) //nolint:gosec // port is within 1024–65535
+func (f relayFamily) listen(port int, r *relays) (*rawUDP, error) {
+	return newRawUDP(netip.AddrPortFrom(f.bind, uint16(port)), false, r.rcvbuf, r.sndbuf) //nolint:gosec // port is within 1024–65535
 }
 
-func (r *relays) wrap(u *rawUDP) (net.PacketConn, net.Addr, error) {
-	adv := netip.AddrPortFrom(r.advertise, u.local.Port())
+func (r *relays) wrap(u *rawUDP, fam relayFamily) (net.PacketConn, net.Addr, error) {
+	adv := netip.AddrPortFrom(fam.advertise, u.local.Port())
 	w := r.workers[r.next.Add(1)%uint32(len(r.workers))] //nolint:gosec // few workers
 	rc := &relayConn{
 		raw:    u,

@@ -3,14 +3,10 @@ package turnrelay
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -42,11 +38,14 @@ type Server struct {
 	log      *slog.Logger
 	m        *metrics
 	pion     *turn.Server
-	udp      []*rawUDP
+	udp      []*rawUDP // on listen, then on listen_ipv6
+	nudp4    int       // how many of udp are on listen
 	sockets  []*udpSocket
 	workers  []*worker
 	tcp      *tcpListener
+	tcp6     *tcpListener
 	tls      *tcpListener
+	tls6     *tcpListener
 	q        *quotas
 	auth     *authenticator
 	policy   *netpolicy.Policy
@@ -56,6 +55,9 @@ type Server struct {
 	nworkers int
 	draining atomic.Bool
 	closed   atomic.Bool
+
+	// Listeners opened but not yet handed to pion; closeSockets closes them on failure.
+	tcpLn, tcp6Ln, tlsLn, tls6Ln net.Listener
 }
 
 // New opens the listeners and starts serving.
@@ -74,46 +76,56 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err := probs.Err(); err != nil {
 		return nil, err
 	}
-	bind, advertise, err := relayAddrs(cfg.Relay)
-	if err != nil {
-		return nil, err
-	}
-	self, err := ownAddrs(cfg.Listen, bind, advertise)
+	relay4, relay6, err := relayPlan(cfg.Relay)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, m: newMetrics(d.Registry)}
-	s.policy = netpolicy.New(netpolicy.Config{Allow: allow, Deny: deny, Self: self, MinPort: cfg.Peers.MinPort})
-	s.q = newQuotas(cfg.Quotas, now)
-	s.auth = &authenticator{secrets: d.Secrets, realm: cfg.Realm, maxSession: cfg.Auth.MaxSession, q: s.q, m: s.m, now: now}
 	s.relays = &relays{
-		bind: bind, advertise: advertise, minPort: cfg.Relay.MinPort, maxPort: cfg.Relay.MaxPort,
+		v4: relay4, v6: relay6, minPort: cfg.Relay.MinPort, maxPort: cfg.Relay.MaxPort,
 		rcvbuf: cfg.UDP.ReadBufferBytes, sndbuf: cfg.UDP.WriteBufferBytes,
 		rate: cfg.Quotas.BandwidthBytesPerSecond, burst: cfg.Quotas.BandwidthBurstBytes,
-		policy: s.policy, m: s.m,
+		m: s.m,
 	}
 	s.tcpRel = newTCPRelays(s.relays, cfg, newTCPMetrics(d.Registry, s.m))
 
 	nsock := udpSockets(cfg)
-	var tcpLn net.Listener
-	// With port 0 the UDP port is picked first and TCP may find it taken: pick again.
-	for attempt := 0; ; attempt++ {
-		s.udp, err = listenUDP(cfg.Listen, nsock, cfg.UDP.ReadBufferBytes, cfg.UDP.WriteBufferBytes)
-		if err != nil {
+	s.udp, s.tcpLn, err = openListeners("listen", cfg.Listen, "tcp", nsock, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.nudp4 = len(s.udp)
+	if addr6, isAuto := ipv6Listen(cfg.Listen, cfg.ListenIPv6, s.UDPAddr().Port); addr6 != "" {
+		udp6, tcp6, err := openListeners("listen_ipv6", addr6, "tcp6", nsock, cfg)
+		switch {
+		case err != nil && isAuto && noIPv6(err):
+			log.Info("no IPv6 on this host; serving IPv4 clients only", "listen_ipv6", auto, "err", err)
+		case err != nil:
+			s.closeSockets()
 			return nil, err
-		}
-		if !cfg.TCP.Enabled {
-			break
-		}
-		tcpLn, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.UDPAddr().String())
-		if err == nil {
-			break
-		}
-		s.closeSockets()
-		if !strings.HasSuffix(cfg.Listen, ":0") || attempt == 10 {
-			return nil, fmt.Errorf("TCP listener on %s (listen): %w", cfg.Listen, err)
+		default:
+			s.udp = append(s.udp, udp6...)
+			s.tcp6Ln = tcp6
 		}
 	}
+	listens := []string{cfg.Listen}
+	if s.nudp4 < len(s.udp) {
+		listens = append(listens, s.udp[s.nudp4].local.String())
+	}
+	if d.TLS != nil {
+		tls6, _ := ipv6Listen(cfg.TLS.Listen, cfg.TLS.ListenIPv6, 0)
+		listens = append(listens, cfg.TLS.Listen, tls6)
+	}
+	self, err := ownAddrs(listens, relay4, relay6)
+	if err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	s.policy = netpolicy.New(netpolicy.Config{Allow: allow, Deny: deny, Self: self, MinPort: cfg.Peers.MinPort})
+	s.relays.policy = s.policy
+	s.q = newQuotas(cfg.Quotas, now)
+	s.auth = &authenticator{secrets: d.Secrets, realm: cfg.Realm, maxSession: cfg.Auth.MaxSession, q: s.q, m: s.m, now: now,
+		families: [3]bool{1: relay4.served(), 2: relay6.served()}}
 	s.dp = newDataplane(s.relays, s.policy, s.udp)
 	sc := turn.ServerConfig{
 		LoggerFactory:      pionLogs{log: log},
@@ -123,12 +135,16 @@ func New(cfg Config, d Deps) (*Server, error) {
 		EventHandler:       s.events(),
 		AllocationLifetime: cfg.Relay.AllocationLifetime,
 		PermissionTimeout:  permissionLifetime,
+		// RFC 8656: an Allocate without REQUESTED-ADDRESS-FAMILY gets IPv4. Only a relay
+		// without IPv4 (relay.ip IPv6) lets pion follow the client's family instead.
+		StrictAddressFamily: relay4.served(),
 	}
-	// One worker per listener socket. Workers keep their P while they wait (see
-	// epollWaitRaw), so GOMAXPROCS is raised by their number: the control plane keeps its Ps.
-	reserveProcs(len(s.udp))
-	s.nworkers = len(s.udp)
-	for range s.udp {
+	// One worker per IPv4 listener socket, each also serving one IPv6 listener socket.
+	// Workers keep their P while they wait (see epollWaitRaw), so GOMAXPROCS is raised by
+	// their number: the control plane keeps its Ps.
+	reserveProcs(s.nudp4)
+	s.nworkers = s.nudp4
+	for range s.nudp4 {
 		w, err := newWorker(s.m.relay.newCounters())
 		if err != nil {
 			s.closeSockets()
@@ -150,32 +166,34 @@ func New(cfg Config, d Deps) (*Server, error) {
 		})
 	}
 	s.relays.workers = s.workers
-	if tcpLn != nil {
-		s.tcp = newTCPListener(tcpLn, nil, cfg.TCP, s.auth, s.m, log)
-		s.tcp.relays = s.tcpRel
-		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
-			Listener: s.tcp, RelayAddressGenerator: s.tcpRel, PermissionHandler: s.permit,
-		})
-	}
-	if d.TLS != nil {
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cfg.TLS.Listen)
-		if err != nil {
-			s.closeSockets()
-			return nil, fmt.Errorf("TLS listener on %s (tls.listen): %w", cfg.TLS.Listen, err)
+	serve := func(ln net.Listener, tlsConf *tls.Config) *tcpListener {
+		if ln == nil {
+			return nil
 		}
-		s.tls = newTCPListener(ln, d.TLS, cfg.TCP, s.auth, s.m, log)
-		s.tls.relays = s.tcpRel
+		l := newTCPListener(ln, tlsConf, cfg.TCP, s.auth, s.m, log)
+		l.relays = s.tcpRel
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
-			Listener: s.tls, RelayAddressGenerator: s.tcpRel, PermissionHandler: s.permit,
+			Listener: l, RelayAddressGenerator: s.tcpRel, PermissionHandler: s.permit,
 		})
+		return l
+	}
+	s.tcp, s.tcp6 = serve(s.tcpLn, nil), serve(s.tcp6Ln, nil)
+	if d.TLS != nil {
+		if err := s.listenTLS(cfg.TLS); err != nil {
+			s.closeSockets()
+			return nil, err
+		}
+		s.tls, s.tls6 = serve(s.tlsLn, d.TLS), serve(s.tls6Ln, d.TLS)
 	}
 	s.pion, err = turn.NewServer(sc)
 	if err != nil {
 		s.closeSockets()
 		return nil, fmt.Errorf("start TURN server: %w", err)
 	}
-	log.Info("TURN relay serving", "udp", s.UDPAddr().String(), "udp_sockets", len(s.udp),
-		"tcp", s.TCPAddr() != nil, "tls", s.TLSAddr() != nil, "tcp_allocations", cfg.Relay.TCPAllocations, "relay_ports", fmt.Sprintf("%d-%d", cfg.Relay.MinPort, cfg.Relay.MaxPort))
+	log.Info("TURN relay serving", "udp", s.UDPAddr().String(), "udp6", addrString(s.UDPAddr6()), "udp_sockets", s.nudp4,
+		"tcp", s.TCPAddr() != nil, "tls", s.TLSAddr() != nil, "tcp_allocations", cfg.Relay.TCPAllocations,
+		"client_families", s.clientFamilies(), "relay_families", familyNames(relay4.served(), relay6.served()),
+		"relay_ports", fmt.Sprintf("%d-%d", cfg.Relay.MinPort, cfg.Relay.MaxPort))
 	return s, nil
 }
 
@@ -201,139 +219,6 @@ func udpSockets(cfg Config) int {
 		return cfg.UDP.Sockets
 	}
 	return runtime.NumCPU()
-}
-
-// relayAddrs resolves relay.ip (detecting one when empty) and the advertised address:
-// relay.public_ip, the address in relay.public_ip_file, or the bind address.
-func relayAddrs(r Relay) (bind, advertise netip.Addr, err error) {
-	if r.IP != "" {
-		bind, err = netip.ParseAddr(r.IP)
-		if err != nil {
-			return bind, advertise, fmt.Errorf("relay.ip %q: %w", r.IP, err)
-		}
-	}
-	if !bind.IsValid() || bind.IsUnspecified() {
-		bind, err = detectAddr()
-		if err != nil {
-			return bind, advertise, err
-		}
-	}
-	bind = bind.Unmap()
-	advertise = bind
-	switch {
-	case r.PublicIP != "":
-		advertise, err = netip.ParseAddr(r.PublicIP)
-		if err != nil {
-			return bind, advertise, fmt.Errorf("relay.public_ip %q: %w", r.PublicIP, err)
-		}
-		advertise = advertise.Unmap()
-		if advertise.Is4() != bind.Is4() {
-			return bind, advertise, fmt.Errorf("relay.public_ip %s: not of the relay's address family (relay address %s)", advertise, bind)
-		}
-	case r.PublicIPFile != "":
-		if advertise, err = readPublicIPFile(r.PublicIPFile, bind); err != nil {
-			return bind, advertise, err
-		}
-	}
-	return bind, advertise, nil
-}
-
-// readPublicIPFile reads the address to advertise from relay.public_ip_file: one IP,
-// surrounding whitespace ignored, of the same family as the relay address bind.
-func readPublicIPFile(path string, bind netip.Addr) (netip.Addr, error) {
-	fail := func(format string, args ...any) (netip.Addr, error) {
-		return netip.Addr{}, fmt.Errorf("relay.public_ip_file %s: "+format, append([]any{path}, args...)...)
-	}
-	// An IP is under 64 bytes; a larger file is not what the init container writes.
-	data, err := readSmallFile(path, 256)
-	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
-		err = pe.Err
-	}
-	if err != nil {
-		return fail("cannot read it: %v", err)
-	}
-	text := strings.TrimSpace(string(data))
-	if text == "" {
-		return fail("the file is empty; it must hold the IP address to advertise, such as 203.0.113.10")
-	}
-	a, err := netip.ParseAddr(text)
-	if err != nil || a.Zone() != "" {
-		return fail("%q is not an IP address; the file must hold one address, such as 203.0.113.10", text)
-	}
-	a = a.Unmap()
-	switch {
-	case a.IsUnspecified() || a.IsMulticast():
-		return fail("%s cannot be advertised: it must be a unicast address clients can reach", a)
-	case a.Is4() != bind.Is4():
-		return fail("%s is not of the relay's address family (relay address %s)", a, bind)
-	}
-	return a, nil
-}
-
-// readSmallFile reads path, failing when it holds more than limit bytes.
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path) //nolint:gosec // the operator names this file
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("the file is larger than %d bytes; it must hold only an IP address", limit)
-	}
-	return data, nil
-}
-
-// detectAddr picks the host's first global unicast IPv4 address (then IPv6).
-func detectAddr() (netip.Addr, error) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("relay.ip is empty and interfaces cannot be listed: %w", err)
-	}
-	var v6 netip.Addr
-	for _, a := range addrs {
-		pfx, err := netip.ParsePrefix(a.String())
-		if err != nil {
-			continue
-		}
-		ip := pfx.Addr()
-		if !ip.IsGlobalUnicast() {
-			continue
-		}
-		if ip.Is4() {
-			return ip, nil
-		}
-		if !v6.IsValid() {
-			v6 = ip
-		}
-	}
-	if v6.IsValid() {
-		return v6, nil
-	}
-	return netip.Addr{}, errors.New("relay.ip is empty and no global unicast address was found: set relay.ip")
-}
-
-// ownAddrs are the relay's own addresses for the peer policy: the listen, relay and
-// public addresses, and every interface address when listening on all of them.
-func ownAddrs(listen string, bind, advertise netip.Addr) ([]netip.Addr, error) {
-	out := []netip.Addr{bind, advertise}
-	ap, err := netip.ParseAddrPort(listen)
-	if err == nil && !ap.Addr().IsUnspecified() {
-		return append(out, ap.Addr()), nil
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, fmt.Errorf("list interface addresses for the peer policy: %w", err)
-	}
-	for _, a := range addrs {
-		if pfx, err := netip.ParsePrefix(a.String()); err == nil {
-			out = append(out, pfx.Addr())
-		}
-	}
-	return out, nil
 }
 
 // quota is pion's QuotaHandler; false answers 486 Allocation Quota Reached.
@@ -417,6 +302,97 @@ func (s *Server) TCPAddr() net.Addr {
 	return s.tcp.Addr()
 }
 
+// UDPAddr6 is the IPv6 UDP listen address (listen_ipv6), or nil.
+func (s *Server) UDPAddr6() *net.UDPAddr {
+	if s.nudp4 == len(s.udp) {
+		return nil
+	}
+	return s.udp[s.nudp4].localAddr()
+}
+
+// TCPAddr6 is the IPv6 TCP listen address (listen_ipv6), or nil.
+func (s *Server) TCPAddr6() net.Addr {
+	if s.tcp6 == nil {
+		return nil
+	}
+	return s.tcp6.Addr()
+}
+
+// TLSAddr6 is the IPv6 TLS listen address (tls.listen_ipv6), or nil.
+func (s *Server) TLSAddr6() net.Addr {
+	if s.tls6 == nil {
+		return nil
+	}
+	return s.tls6.Addr()
+}
+
+// clientFamilies names the address families clients can reach the relay over.
+func (s *Server) clientFamilies() string {
+	is6 := s.UDPAddr().AddrPort().Addr().Unmap().Is6()
+	return familyNames(!is6, is6 || s.UDPAddr6() != nil)
+}
+
+func familyNames(v4, v6 bool) string {
+	switch {
+	case v4 && v6:
+		return "ipv4,ipv6"
+	case v6:
+		return "ipv6"
+	case v4:
+		return "ipv4"
+	}
+	return "none"
+}
+
+func addrString(a *net.UDPAddr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// openListeners opens nsock UDP sockets sharing addr (SO_REUSEPORT) and, when TCP is
+// enabled, a TCP listener on the same address. With port 0 the UDP port is picked first
+// and TCP may find it taken: then both pick again.
+func openListeners(key, addr, tcpNetwork string, nsock int, cfg Config) ([]*rawUDP, net.Listener, error) {
+	for attempt := 0; ; attempt++ {
+		udp, err := listenUDP(key, addr, nsock, cfg.UDP.ReadBufferBytes, cfg.UDP.WriteBufferBytes)
+		if err != nil || !cfg.TCP.Enabled {
+			return udp, nil, err
+		}
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), tcpNetwork, udp[0].local.String())
+		if err == nil {
+			return udp, ln, nil
+		}
+		for _, u := range udp {
+			_ = u.close()
+		}
+		if !strings.HasSuffix(addr, ":0") || attempt == 10 {
+			return nil, nil, fmt.Errorf("TCP listener on %s (%s): %w", addr, key, err)
+		}
+	}
+}
+
+// listenTLS opens tls.listen and, as tls.listen_ipv6 says, its IPv6 sibling.
+func (s *Server) listenTLS(t TLS) error {
+	var err error
+	if s.tlsLn, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", t.Listen); err != nil {
+		return fmt.Errorf("TLS listener on %s (tls.listen): %w", t.Listen, err)
+	}
+	addr6, isAuto := ipv6Listen(t.Listen, t.ListenIPv6, s.tlsLn.Addr().(*net.TCPAddr).Port)
+	if addr6 == "" {
+		return nil
+	}
+	s.tls6Ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp6", addr6)
+	switch {
+	case err != nil && isAuto && noIPv6(err):
+		s.log.Info("no IPv6 on this host; serving TLS over IPv4 only", "tls.listen_ipv6", auto, "err", err)
+	case err != nil:
+		return fmt.Errorf("TLS listener on %s (tls.listen_ipv6): %w", addr6, err)
+	}
+	return nil
+}
+
 // TLSAddr is the TLS listen address, or nil.
 func (s *Server) TLSAddr() net.Addr {
 	if s.tls == nil {
@@ -466,7 +442,9 @@ func (s *Server) closeSockets() {
 		_ = c.close()
 	}
 	s.stopWorkers()
-	if s.tcp != nil {
-		_ = s.tcp.Close()
+	for _, ln := range []net.Listener{s.tcpLn, s.tcp6Ln, s.tlsLn, s.tls6Ln} {
+		if ln != nil {
+			_ = ln.Close()
+		}
 	}
 }

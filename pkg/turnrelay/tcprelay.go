@@ -56,7 +56,7 @@ type tcpRelays struct {
 	tm             *tcpMetrics
 
 	mu       sync.Mutex
-	ports    map[uint16]bool // TCP relay ports in use: SO_REUSEPORT would let two listeners share one
+	ports    map[netip.AddrPort]bool // TCP relay addresses in use: SO_REUSEPORT would let two listeners share one
 	byAdvert map[netip.AddrPort]*tcpAlloc
 	byClient map[clientKey]*tcpAlloc
 	conns    int // live peer connections, pending or bound
@@ -68,7 +68,7 @@ func newTCPRelays(r *relays, cfg Config, tm *tcpMetrics) *tcpRelays {
 	return &tcpRelays{
 		relays: r, enabled: cfg.Relay.TCPAllocations, connectTimeout: cfg.Relay.TCPConnectTimeout,
 		perAlloc: cfg.Quotas.TCPConnectionsPerAllocation, total: cfg.Quotas.TCPConnectionsTotal, tm: tm,
-		ports: map[uint16]bool{}, byAdvert: map[netip.AddrPort]*tcpAlloc{}, byClient: map[clientKey]*tcpAlloc{},
+		ports: map[netip.AddrPort]bool{}, byAdvert: map[netip.AddrPort]*tcpAlloc{}, byClient: map[clientKey]*tcpAlloc{},
 	}
 }
 
@@ -82,12 +82,14 @@ func (t *tcpRelays) AllocateListener(conf turn.AllocateListenerConfig) (net.List
 		// RFC 6062 §5.1: EVEN-PORT and RESERVATION-TOKEN are UDP-only (answered 400).
 		t.m.allocRefused.WithLabelValues(refusedTCPPortAttrs).Inc()
 		return nil, nil, errTCPPortAttrs
-	case (conf.Network == "tcp6") != t.bind.Is6():
+	}
+	fam, ok := t.family(conf.Network)
+	if !ok {
 		t.m.allocRefused.WithLabelValues(refusedFamily).Inc()
 		return nil, nil, errFamily
 	}
 	var a *tcpAlloc
-	if !walkPorts(t.minPort, t.maxPort, func(port int) bool { a = t.listen(uint16(port)); return a != nil }) { //nolint:gosec // port is within 1024–65535
+	if !walkPorts(t.minPort, t.maxPort, func(port int) bool { a = t.listen(fam, uint16(port)); return a != nil }) { //nolint:gosec // port is within 1024–65535
 		t.m.allocRefused.WithLabelValues(refusedNoPort).Inc()
 		return nil, nil, errNoPort
 	}
@@ -107,26 +109,26 @@ func walkPorts(minPort, maxPort int, try func(port int) bool) bool {
 	return false
 }
 
-func (t *tcpRelays) listen(port uint16) *tcpAlloc {
+func (t *tcpRelays) listen(fam relayFamily, port uint16) *tcpAlloc {
+	bind := netip.AddrPortFrom(fam.bind, port)
 	t.mu.Lock()
-	if t.ports[port] {
+	if t.ports[bind] {
 		t.mu.Unlock()
 		return nil
 	}
-	t.ports[port] = true
+	t.ports[bind] = true
 	t.mu.Unlock()
-	bind := netip.AddrPortFrom(t.bind, port)
 	lc := net.ListenConfig{Control: reuseAddrPort}
 	ln, err := lc.Listen(context.Background(), tcpNetwork(bind.Addr()), bind.String())
 	if err != nil {
 		t.mu.Lock()
-		delete(t.ports, port)
+		delete(t.ports, bind)
 		t.mu.Unlock()
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &tcpAlloc{
-		t: t, ln: ln.(*net.TCPListener), bind: bind, advert: netip.AddrPortFrom(t.advertise, port),
+		t: t, ln: ln.(*net.TCPListener), bind: bind, advert: netip.AddrPortFrom(fam.advertise, port),
 		toPeer: newBucket(t.rate, t.burst), toCli: newBucket(t.rate, t.burst), ctx: ctx, cancel: cancel,
 	}
 	t.mu.Lock()
@@ -324,7 +326,7 @@ func (a *tcpAlloc) Close() error {
 		t := a.t
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		delete(t.ports, a.bind.Port())
+		delete(t.ports, a.bind)
 		if t.byAdvert[a.advert] == a {
 			delete(t.byAdvert, a.advert)
 		}

@@ -12,10 +12,10 @@ import (
 // listenUDP opens n sockets on addr with SO_REUSEPORT, so the kernel spreads clients over
 // n workers (one per core) by 5-tuple hash; a client always lands on the same socket.
 // With port 0 the first socket picks the port and the rest join it.
-func listenUDP(addr string, n, rcvbuf, sndbuf int) ([]*rawUDP, error) {
+func listenUDP(key, addr string, n, rcvbuf, sndbuf int) ([]*rawUDP, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("UDP listener on %s (listen): %w", addr, err)
+		return nil, fmt.Errorf("UDP listener on %s (%s): %w", addr, key, err)
 	}
 	ap := ua.AddrPort()
 	if !ap.Addr().IsValid() {
@@ -29,7 +29,7 @@ func listenUDP(addr string, n, rcvbuf, sndbuf int) ([]*rawUDP, error) {
 			for _, c := range out {
 				_ = c.close()
 			}
-			return nil, fmt.Errorf("UDP listener on %s (listen): %w", addr, err)
+			return nil, fmt.Errorf("UDP listener on %s (%s): %w", addr, key, err)
 		}
 		out = append(out, u)
 		ap = u.local
@@ -146,7 +146,7 @@ func (s *udpSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	forbidChannelBind(p)
 	out := p
-	if r := s.chal.unauthorized(p, s.auth.realm); r != nil {
+	if r := s.chal.replacement(p, s.auth.realm); r != nil {
 		out = r
 	}
 	if err := s.raw.send(out, u.AddrPort()); err != nil {
