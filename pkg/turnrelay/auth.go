@@ -63,13 +63,19 @@ func (a *authenticator) handle(ra *turn.RequestAttributes) (string, []byte, bool
 	if reason != "" {
 		return a.fail(reason)
 	}
+	return userID, a.key(ra.Username, k, pws), true
+}
+
+// key is the long-term key for username from client k: the password under the secret
+// observe found for it, else the newest secret's.
+func (a *authenticator) key(username string, k clientKey, pws []string) []byte {
 	pw := pws[0]
 	if len(pws) > 1 {
-		if v, ok := a.lookup(memoKey{k, ra.Username}); ok && contains(pws, v) {
+		if v, ok := a.lookup(memoKey{k, username}); ok && contains(pws, v) {
 			pw = v
 		}
 	}
-	return userID, turn.GenerateAuthKey(ra.Username, a.realm, pw), true
+	return turn.GenerateAuthKey(username, a.realm, pw)
 }
 
 // check decides everything about a request's credential but its MESSAGE-INTEGRITY: it
@@ -82,6 +88,9 @@ func (a *authenticator) check(username, realm string, method stun.Method, k clie
 	if realm != a.realm {
 		return "", nil, authRealm
 	}
+	if id == "" {
+		id = username // bare-expiry usernames: each credential is its own user
+	}
 	now := a.now()
 	if method == stun.MethodAllocate {
 		if !now.Before(exp) {
@@ -89,6 +98,11 @@ func (a *authenticator) check(username, realm string, method stun.Method, k clie
 		}
 	} else {
 		start, live := a.q.started(k)
+		if !live && method == stun.MethodConnectionBind {
+			// An RFC 6062 data connection has no allocation of its own; it joins one of
+			// the user's (pion checks which), so it lives as long as they do.
+			start, live = a.q.newestStart(id)
+		}
 		switch {
 		case live && now.Sub(start) > a.maxSession:
 			return "", nil, authSessionLong
@@ -99,9 +113,6 @@ func (a *authenticator) check(username, realm string, method stun.Method, k clie
 	pws, err := a.secrets.Passwords(username)
 	if err != nil || len(pws) == 0 {
 		return "", nil, authNoSecret
-	}
-	if id == "" {
-		id = username // bare-expiry usernames: each credential is its own user
 	}
 	return id, pws, ""
 }

@@ -35,11 +35,18 @@ func (c *frameConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	c.fixResponse(p)
-	n, err := c.Conn.Write(p)
-	if err == nil && isConnectionBindSuccess(p) {
-		// pion starts copying between this connection and the peer once this returns.
-		c.lastWrite.Store(nanotime())
-		c.data.Store(true)
+	if !isConnectionBindSuccess(p) {
+		return c.Conn.Write(p)
 	}
-	return n, err
+	signed := c.signBindSuccess(p)
+	if signed == nil {
+		signed = p
+	}
+	if _, err := c.Conn.Write(signed); err != nil {
+		return 0, err
+	}
+	// pion starts copying between this connection and the peer once this returns.
+	c.lastWrite.Store(nanotime())
+	c.data.Store(true)
+	return len(p), nil
 }

@@ -166,6 +166,23 @@ func (q *quotas) started(k clientKey) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// newestStart returns when user's most recent live allocation was created.
+func (q *quotas) newestStart(user string) (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.users[user] == 0 {
+		return time.Time{}, false
+	}
+	var newest time.Time
+	found := false
+	for _, s := range q.sessions {
+		if s.confirmed && s.user == user && (!found || s.at.After(newest)) {
+			newest, found = s.at, true
+		}
+	}
+	return newest, found
+}
+
 // mayPermit reports whether src's allocation may add a permission for peer.
 func (q *quotas) mayPermit(src net.Addr, peer netip.Addr) bool {
 	k, ok := keyOf(src)

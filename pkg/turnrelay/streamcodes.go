@@ -1,6 +1,11 @@
 package turnrelay
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/pion/stun/v4"
+)
 
 // pion answers every failed TCP Allocate with 508 and every failed Connect with 447. On
 // stream connections (the only ones RFC 6062 serves) frameConn sees both the request and
@@ -15,7 +20,9 @@ const (
 	typeAllocateRequest  = 0x0003
 	typeAllocateError    = 0x0113
 	typeConnectError     = 0x011a
+	typeConnBindRequest  = 0x000b
 	typeConnBindSuccess  = 0x010b
+	attrUsername         = 0x0006
 	attrErrorCode        = 0x0009
 	attrRequestedTransp  = 0x0019
 	attrEvenPort         = 0x0018
@@ -23,29 +30,39 @@ const (
 	protoTCP             = 6
 )
 
-// allocateTCP reports, for a STUN Allocate request, whether it asks for a TCP relay and
-// whether it also carries EVEN-PORT or RESERVATION-TOKEN. msg is untrusted: attributes
+// walkAttrs calls f with each attribute of a STUN message. msg is untrusted: attributes
 // are walked within its bounds only.
-func allocateTCP(msg []byte) (tcp, portAttrs bool) {
-	if len(msg) < 20 || binary.BigEndian.Uint16(msg) != typeAllocateRequest {
-		return false, false
+func walkAttrs(msg []byte, f func(typ uint16, v []byte)) {
+	if len(msg) < 20 {
+		return
 	}
 	end := min(len(msg), 20+int(binary.BigEndian.Uint16(msg[2:])))
 	for off := 20; off+4 <= end; {
 		typ := binary.BigEndian.Uint16(msg[off:])
-		n := int(binary.BigEndian.Uint16(msg[off+2:]))
 		v := off + 4
+		n := int(binary.BigEndian.Uint16(msg[off+2:]))
 		if v+n > end {
-			break
+			return
 		}
+		f(typ, msg[v:v+n])
+		off = v + (n+3)&^3
+	}
+}
+
+// allocateTCP reports, for a STUN Allocate request, whether it asks for a TCP relay and
+// whether it also carries EVEN-PORT or RESERVATION-TOKEN.
+func allocateTCP(msg []byte) (tcp, portAttrs bool) {
+	if len(msg) < 20 || binary.BigEndian.Uint16(msg) != typeAllocateRequest {
+		return false, false
+	}
+	walkAttrs(msg, func(typ uint16, v []byte) {
 		switch typ {
 		case attrRequestedTransp:
-			tcp = n >= 1 && msg[v] == protoTCP
+			tcp = len(v) >= 1 && v[0] == protoTCP
 		case attrEvenPort, attrReservationToken:
 			portAttrs = true
 		}
-		off = v + (n+3)&^3
-	}
+	})
 	return tcp, portAttrs
 }
 
@@ -65,9 +82,20 @@ func setErrorCode(p []byte, code int) {
 	p[26], p[27] = byte(code/100), byte(code%100)
 }
 
-// noteRequest remembers a TCP Allocate's transaction and the code its 508 should become.
-// It runs on pion's read loop for this connection, like the write of the answer.
+// noteRequest remembers a TCP Allocate's transaction and the code its 508 should become,
+// and a ConnectionBind's transaction and username. It runs on pion's read loop for this
+// connection, like the write of the answer.
 func (c *frameConn) noteRequest(msg []byte) {
+	if len(msg) >= 20 && binary.BigEndian.Uint16(msg) == typeConnBindRequest {
+		copy(c.bindTxn[:], msg[8:20])
+		c.bindUser = ""
+		walkAttrs(msg, func(typ uint16, v []byte) {
+			if typ == attrUsername {
+				c.bindUser = string(v)
+			}
+		})
+		return
+	}
 	tcp, portAttrs := allocateTCP(msg)
 	if !tcp || c.l.relays == nil {
 		return
@@ -104,6 +132,28 @@ func (c *frameConn) fixResponse(p []byte) {
 			setErrorCode(p, int(code))
 		}
 	}
+}
+
+// signBindSuccess returns pion's ConnectionBind success response with the
+// MESSAGE-INTEGRITY and FINGERPRINT it lacks (RFC 8489 §9.2.4: a response to a request
+// authenticated with long-term credentials carries them; coturn's client refuses the
+// connection without), or nil to send p as it is.
+func (c *frameConn) signBindSuccess(p []byte) []byte {
+	if !isConnectionBindSuccess(p) || c.bindUser == "" || [12]byte(p[8:20]) != c.bindTxn {
+		return nil
+	}
+	m := &stun.Message{Raw: bytes.Clone(p)}
+	if m.Decode() != nil || m.Contains(stun.AttrMessageIntegrity) {
+		return nil
+	}
+	pws, err := c.l.auth.secrets.Passwords(c.bindUser)
+	if err != nil || len(pws) == 0 {
+		return nil
+	}
+	if stun.MessageIntegrity(c.l.auth.key(c.bindUser, c.key, pws)).AddTo(m) != nil || stun.Fingerprint.AddTo(m) != nil {
+		return nil
+	}
+	return m.Raw
 }
 
 func isConnectionBindSuccess(p []byte) bool {

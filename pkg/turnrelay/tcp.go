@@ -126,6 +126,8 @@ type frameConn struct {
 	// (streamcodes.go); touched only on pion's read loop for this connection.
 	allocTxn  [12]byte
 	allocCode int
+	bindTxn   [12]byte
+	bindUser  string
 
 	data      atomic.Bool  // ConnectionBind succeeded: a data connection
 	lastWrite atomic.Int64 // nanotime of the last write on a data connection

@@ -558,3 +558,76 @@ func TestTCPRelayNoLeak(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) //nolint:forbidigo // polling with a deadline
 	}
 }
+
+// TestConnectionBindSigned: pion's ConnectionBind success lacks MESSAGE-INTEGRITY (RFC
+// 8489 §9.2.4 requires it; coturn's client drops the connection without it); the relay
+// signs it with the key of the secret the credential was minted with, then the connection
+// carries raw bytes.
+func TestConnectionBindSigned(t *testing.T) {
+	cfg := tcpConfig()
+	cfg.Auth.Secrets = []string{secretB, secretA} // the credential below uses the older one
+	ts := startServer(t, cfg)
+	peer := startTCPPeer(t)
+	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "signed")
+	control := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
+	if _, code := control.request(stun.MethodAllocate, transportTCP()); code != 0 {
+		t.Fatalf("allocate: %d", code)
+	}
+	pa := peer.addr()
+	resp, code := control.request(stun.MethodConnect, peerAddr{&net.UDPAddr{IP: pa.IP, Port: pa.Port}})
+	if code != 0 {
+		t.Fatalf("connect: %d", code)
+	}
+	cid, err := resp.Get(stun.AttrConnectionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
+	data.nonce, data.realm = control.nonce, control.realm
+	resp, code = data.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid})
+	if code != 0 {
+		t.Fatalf("ConnectionBind: %d", code)
+	}
+	if err := stun.NewLongTermIntegrity(user, realm, pass).Check(resp); err != nil {
+		t.Fatalf("ConnectionBind success integrity: %v", err)
+	}
+	if err := stun.Fingerprint.Check(resp); err != nil {
+		t.Fatalf("ConnectionBind success fingerprint: %v", err)
+	}
+	roundTrip(t, data.conn, 4096)
+}
+
+// TestConnectionBindAfterCredentialExpiry: like Refresh and Connect of a live allocation, a
+// data connection's ConnectionBind is accepted after the credential expired (up to
+// auth.max_session), since it joins the user's live allocation.
+func TestConnectionBindAfterCredentialExpiry(t *testing.T) {
+	ts := startServer(t, tcpConfig())
+	peer := startTCPPeer(t)
+	user, pass := credFor(t, secretA, time.Now().Add(time.Minute), "expiring")
+	control := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
+	if _, code := control.request(stun.MethodAllocate, transportTCP()); code != 0 {
+		t.Fatalf("allocate: %d", code)
+	}
+	ts.clock.Add(2 * time.Minute) // the credential has expired; the allocation lives on
+	pa := peer.addr()
+	resp, code := control.request(stun.MethodConnect, peerAddr{&net.UDPAddr{IP: pa.IP, Port: pa.Port}})
+	if code != 0 {
+		t.Fatalf("connect: %d", code)
+	}
+	cid, err := resp.Get(stun.AttrConnectionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
+	if _, code := data.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid}); code != 0 {
+		t.Fatalf("ConnectionBind after expiry: %d", code)
+	}
+	roundTrip(t, data.conn, 4096)
+
+	// A stranger's expired credential still gets nothing.
+	other, otherPass := credFor(t, secretA, time.Now().Add(time.Minute), "nobody")
+	late := dialRaw(t, "tcp", ts.TCPAddr(), other, otherPass)
+	if _, code := late.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid}); code != 401 {
+		t.Fatalf("ConnectionBind with another user's expired credential: %d, want 401", code)
+	}
+}
