@@ -178,8 +178,7 @@ func TestLegacyIPv6OnlyConfig(t *testing.T) {
 	if ts.UDPAddr6() != nil {
 		t.Error("a second IPv6 listener beside an IPv6 listen")
 	}
-	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "v6")
-	pionRoundTripPeer(t, "udp6", ts.UDPAddr(), 0, startPeerOn(t, "::1", true), user, pass)
+	pionRoundTripPeer(t, "udp6", ts.UDPAddr(), 0, startPeerOn(t, "::1", true))
 }
 
 // TestPionClientDualStack: pion's own client asks for each family over each client family.
@@ -198,15 +197,13 @@ func TestPionClientDualStack(t *testing.T) {
 		{"ipv6 client, ipv6 relay", "udp6", ts.UDPAddr6(), turn.RequestedAddressFamilyIPv6, peer6},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "pion")
-			pionRoundTripPeer(t, tt.local, tt.server, tt.fam, tt.peer, user, pass)
+			pionRoundTripPeer(t, tt.local, tt.server, tt.fam, tt.peer)
 		})
 	}
 }
 
-// pionRoundTripPeer allocates with pion's client from a local socket of network and
-// echoes through peer, by Send indication first and ChannelData after.
-func pionRoundTripPeer(t *testing.T, network string, server net.Addr, fam turn.RequestedAddressFamily, peer *udpPeer, user, pass string) {
+// pionRoundTripPeer runs pionRoundTripFamily from a new loopback socket of network.
+func pionRoundTripPeer(t *testing.T, network string, server net.Addr, fam turn.RequestedAddressFamily, peer *udpPeer) {
 	t.Helper()
 	local := "127.0.0.1:0"
 	if network == "udp6" {
@@ -217,37 +214,7 @@ func pionRoundTripPeer(t *testing.T, network string, server net.Addr, fam turn.R
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: server.String(), TURNServerAddr: server.String(), Conn: conn,
-		Username: user, Password: pass, Realm: realm, RequestedAddressFamily: fam,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatalf("allocate: %v", err)
-	}
-	defer func() { _ = relay.Close() }()
-	if got, want := relay.LocalAddr().(*net.UDPAddr).IP.To4() == nil, peer.addr().IP.To4() == nil; got != want {
-		t.Fatalf("relay %v is not of the peer %v's family", relay.LocalAddr(), peer.addr())
-	}
-	buf := make([]byte, 1500)
-	for i := range 20 {
-		msg := []byte(fmt.Sprintf("message-%d", i))
-		if _, err := relay.WriteTo(msg, peer.addr()); err != nil {
-			t.Fatal(err)
-		}
-		_ = relay.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, _, err := relay.ReadFrom(buf)
-		if err != nil || !bytes.Equal(buf[:n], msg) {
-			t.Fatalf("round trip %d: %q %v", i, buf[:n], err)
-		}
-	}
+	pionRoundTripFamily(t, conn, server, fam, peer)
 }
 
 // TestPolicyCoversOwnIPv6: the relay's own IPv6 addresses (bind and advertised) are peers
@@ -409,6 +376,59 @@ func TestTurnutilsUclientIPv6(t *testing.T) {
 			})
 			if !strings.Contains(string(out), "tot_recv_msgs=100") {
 				t.Errorf("turnutils_uclient %v:\n%s", args, out)
+			}
+		})
+	}
+}
+
+// TestTCPRelayIPv6: RFC 6062 TCP allocations follow REQUESTED-ADDRESS-FAMILY too: an IPv6
+// TCP relay connects to an IPv6 peer, an IPv4 one beside it on the same port range.
+func TestTCPRelayIPv6(t *testing.T) {
+	cfg := dualConfig()
+	cfg.Relay.TCPAllocations = true
+	ts := startServer(t, cfg)
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	peer := ln.Addr().(*net.TCPAddr)
+	for _, tt := range []struct {
+		name   string
+		server net.Addr
+		fam    byte
+		want   net.IP
+	}{
+		{"ipv4 client", ts.TCPAddr(), famIPv6, loopback6},
+		{"ipv6 client", ts.TCPAddr6(), famIPv6, loopback6},
+		{"ipv6 client, ipv4 relay", ts.TCPAddr6(), famIPv4, net.IPv4(127, 0, 0, 1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "tcp6")
+			c := dialRaw(t, "tcp", tt.server, user, pass)
+			resp, code := c.request(stun.MethodAllocate, transportTCP(), family(tt.fam))
+			if code != 0 {
+				t.Fatalf("TCP Allocate: code %d", code)
+			}
+			var relayed stun.XORMappedAddress
+			if err := relayed.GetFromAs(resp, stun.AttrXORRelayedAddress); err != nil || !relayed.IP.Equal(tt.want) {
+				t.Fatalf("relayed %v (%v), want %v", relayed, err, tt.want)
+			}
+			want := 0
+			if tt.fam == famIPv4 {
+				want = 443 // an IPv4 relay cannot reach an IPv6 peer
+			}
+			if code := connectCode(t, c, &net.UDPAddr{IP: peer.IP, Port: peer.Port}); code != want {
+				t.Fatalf("Connect to %v: code %d, want %d", peer, code, want)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ const (
 	peerRefusedAlloc   = "allocation_limit"
 	peerRefusedTotal   = "total_limit"
 	peerRefusedConnect = "connect_failed"
+	peerRefusedFamily  = "address_family"
 
 	peerInbound  = "inbound"
 	peerOutbound = "outbound"
@@ -46,7 +47,7 @@ func newTCPMetrics(reg prometheus.Registerer, m *metrics) *tcpMetrics {
 		byDir: map[string]prometheus.Counter{},
 	}
 	reg.MustRegister(tm.active, tm.open, tm.refuse)
-	for _, r := range []string{peerRefusedPolicy, peerRefusedAlloc, peerRefusedTotal, peerRefusedConnect} {
+	for _, r := range []string{peerRefusedPolicy, peerRefusedAlloc, peerRefusedTotal, peerRefusedConnect, peerRefusedFamily} {
 		tm.byWhy[r] = tm.refuse.WithLabelValues(r)
 	}
 	for _, d := range []string{peerInbound, peerOutbound} {

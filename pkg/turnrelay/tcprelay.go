@@ -32,17 +32,19 @@ var (
 	errPeerForbidden   = errors.New("turnrelay: TCP peer refused by the peer policy")
 	errPeerConnLimit   = errors.New("turnrelay: TCP peer connection limit reached")
 	errPeerConnTimeout = errors.New("turnrelay: TCP peer did not accept in time")
+	errPeerFamily      = errors.New("turnrelay: TCP peer is not of the allocation's address family")
 )
 
 // STUN codes pion cannot pick itself: it answers every failed Connect with 447 and every
 // failed Allocate with 508; frameConn rewrites those (see streamcodes.go).
 const (
-	codeBadRequest        = 400
-	codeForbidden         = 403
-	codeUnsupportedTransp = 442
-	codeConnFailure       = 447
-	codeQuotaReached      = 486
-	codeCapacity          = 508
+	codeBadRequest         = 400
+	codeForbidden          = 403
+	codeUnsupportedTransp  = 442
+	codePeerFamilyMismatch = 443
+	codeConnFailure        = 447
+	codeQuotaReached       = 486
+	codeCapacity           = 508
 )
 
 // tcpRelays is the RelayAddressGenerator of the TCP and TLS listeners: UDP allocations as
@@ -175,6 +177,12 @@ func (t *tcpRelays) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, error)
 		return nil, errNotTCPAlloc
 	}
 	peer := unmapAP(ra.AddrPort())
+	if peer.Addr().Is4() != a.bind.Addr().Is4() {
+		// pion checks the family for CreatePermission and ChannelBind but not for Connect.
+		t.tm.refused(peerRefusedFamily)
+		a.refusal.Store(codePeerFamilyMismatch)
+		return nil, errPeerFamily
+	}
 	if reason := t.policy.CheckAddrPort(peer); reason != netpolicy.Allowed {
 		t.m.permDenied.WithLabelValues(reason.String()).Inc()
 		t.tm.refused(peerRefusedPolicy)

@@ -24,14 +24,22 @@ import (
 // pionRoundTrip allocates through a pion/turn client on conn and echoes through peer.
 func pionRoundTrip(t *testing.T, conn net.PacketConn, server net.Addr, peer *udpPeer) {
 	t.Helper()
+	pionRoundTripFamily(t, conn, server, 0, peer)
+}
+
+// pionRoundTripFamily is pionRoundTrip asking for a relay of family fam (0: not asking);
+// the relay must be of the peer's family.
+func pionRoundTripFamily(t *testing.T, conn net.PacketConn, server net.Addr, fam turn.RequestedAddressFamily, peer *udpPeer) {
+	t.Helper()
 	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "pion")
 	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: server.String(),
-		TURNServerAddr: server.String(),
-		Conn:           conn,
-		Username:       user,
-		Password:       pass,
-		Realm:          realm,
+		STUNServerAddr:         server.String(),
+		TURNServerAddr:         server.String(),
+		Conn:                   conn,
+		Username:               user,
+		Password:               pass,
+		Realm:                  realm,
+		RequestedAddressFamily: fam,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +53,9 @@ func pionRoundTrip(t *testing.T, conn net.PacketConn, server net.Addr, peer *udp
 		t.Fatalf("allocate: %v", err)
 	}
 	defer func() { _ = relay.Close() }()
+	if got, want := relay.LocalAddr().(*net.UDPAddr).IP.To4() == nil, peer.addr().IP.To4() == nil; got != want {
+		t.Fatalf("relay %v is not of the peer %v's family", relay.LocalAddr(), peer.addr())
+	}
 	buf := make([]byte, 1500)
 	// The first writes go as Send indications while pion binds a channel; later ones
 	// as ChannelData, so both paths are exercised.
