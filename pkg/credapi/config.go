@@ -71,6 +71,10 @@ type RateLimit struct {
 	MaxClients int `mapstructure:"max_clients"`
 	// IPv6Prefix groups IPv6 clients: one subscriber usually owns a whole /64.
 	IPv6Prefix int `mapstructure:"ipv6_prefix"`
+	// GlobalPerSecond caps credential requests per second across all clients together;
+	// 0 turns the global limit off.
+	GlobalPerSecond float64 `mapstructure:"global_per_second"`
+	GlobalBurst     int     `mapstructure:"global_burst"`
 }
 
 // TLS turns on HTTPS when both files are set; they are re-read on SIGHUP.
@@ -113,6 +117,11 @@ func DefaultConfig() Config {
 			Burst:      20,
 			MaxClients: 100_000,
 			IPv6Prefix: 64,
+			// Far above what one deployment's page loads need (credentials are fetched once
+			// per page load), far below what the server can mint: a flood from many
+			// addresses cannot mint unbounded TURN credentials or take the whole CPU.
+			GlobalPerSecond: 1000,
+			GlobalBurst:     2000,
 		},
 		TrustedProxies: []string{},
 		Limits: Limits{
@@ -181,6 +190,12 @@ func (c *Config) Validate(p *config.Problems) {
 	}
 	if c.RateLimit.PerMinute > 0 {
 		config.CheckRange(p, "rate_limit.burst", c.RateLimit.Burst, 1, 1_000_000)
+	}
+	if c.RateLimit.GlobalPerSecond < 0 {
+		p.Add("rate_limit.global_per_second", c.RateLimit.GlobalPerSecond, "0 (off) or a positive number of requests per second across all clients")
+	}
+	if c.RateLimit.GlobalPerSecond > 0 {
+		config.CheckRange(p, "rate_limit.global_burst", c.RateLimit.GlobalBurst, 1, 1_000_000_000)
 	}
 	config.CheckRange(p, "rate_limit.max_clients", c.RateLimit.MaxClients, 64, 100_000_000)
 	config.CheckRange(p, "rate_limit.ipv6_prefix", c.RateLimit.IPv6Prefix, 32, 128)

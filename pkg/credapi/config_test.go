@@ -111,6 +111,8 @@ func TestValidate(t *testing.T) {
 		{"zero burst", func(c *Config) { c.RateLimit.Burst = 0 }, "rate_limit.burst"},
 		{"tiny max_clients", func(c *Config) { c.RateLimit.MaxClients = 1 }, "rate_limit.max_clients"},
 		{"ipv6 prefix", func(c *Config) { c.RateLimit.IPv6Prefix = 8 }, "rate_limit.ipv6_prefix"},
+		{"negative global rate", func(c *Config) { c.RateLimit.GlobalPerSecond = -1 }, "rate_limit.global_per_second"},
+		{"zero global burst", func(c *Config) { c.RateLimit.GlobalBurst = 0 }, "rate_limit.global_burst"},
 		{"bad proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted_proxies"},
 		{"cert without key", func(c *Config) { c.TLS.Cert = "/x.pem" }, "tls.cert/tls.key"},
 		{"zero connections", func(c *Config) { c.Limits.MaxConnections = 0 }, "limits.max_connections"},

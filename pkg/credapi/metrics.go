@@ -35,6 +35,7 @@ const (
 	reasonKey           = "bad_key"
 	reasonRateLimited   = "rate_limited"
 	reasonLimiterFull   = "limiter_full"
+	reasonGlobalLimited = "global_rate_limited"
 	reasonBadRequest    = "bad_request"
 	reasonNotFound      = "not_found"
 	reasonMethod        = "method_not_allowed"
@@ -42,7 +43,7 @@ const (
 )
 
 var refusalReasons = []string{reasonOrigin, reasonOriginMissing, reasonKey, reasonRateLimited, reasonLimiterFull,
-	reasonBadRequest, reasonNotFound, reasonMethod, reasonNoSecret}
+	reasonGlobalLimited, reasonBadRequest, reasonNotFound, reasonMethod, reasonNoSecret}
 
 type metrics struct {
 	requests  [numEndpoints]map[int]prometheus.Counter

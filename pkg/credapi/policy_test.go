@@ -301,6 +301,80 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestGlobalRateLimit(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.RateLimit.PerMinute = 60
+		c.RateLimit.Burst = 1
+		c.RateLimit.GlobalPerSecond = 2
+		c.RateLimit.GlobalBurst = 3
+	})
+	req := func(remote string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/v1/ice-servers", nil)
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		return w
+	}
+	tests := []struct {
+		name, remote, wantErr string
+		want                  int
+	}{
+		{"first client", "192.0.2.1:1", "", 200},
+		// Refused by its own bucket: this must not spend the shared tokens.
+		{"first client again", "192.0.2.1:1", "rate_limited", 429},
+		{"first client a third time", "192.0.2.1:1", "rate_limited", 429},
+		{"second client", "192.0.2.2:1", "", 200},
+		{"third client", "192.0.2.3:1", "", 200},
+		{"fourth client, global burst spent", "192.0.2.4:1", "server_busy", 429},
+	}
+	for _, tt := range tests {
+		w := req(tt.remote)
+		if w.Code != tt.want {
+			t.Fatalf("%s: status %d, want %d: %s", tt.name, w.Code, tt.want, w.Body)
+		}
+		if tt.want == 429 {
+			headerIs(t, w.Header(), "Retry-After", "1")
+			if m := decodeObject(t, w.Body.Bytes()); m["error"] != tt.wantErr {
+				t.Errorf("%s: error = %v, want %s", tt.name, m["error"], tt.wantErr)
+			}
+		}
+	}
+	if got := testutil.ToFloat64(ts.m.refusals[reasonGlobalLimited]); got != 1 {
+		t.Errorf("refusals{reason=global_rate_limited} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(ts.m.refusals[reasonRateLimited]); got != 2 {
+		t.Errorf("refusals{reason=rate_limited} = %v, want 2", got)
+	}
+	// Half a second refills one global token (2 per second).
+	ts.now = ts.now.Add(500 * time.Millisecond)
+	if w := req("192.0.2.5:1"); w.Code != 200 {
+		t.Fatalf("after refill: status %d: %s", w.Code, w.Body)
+	}
+	if w := req("192.0.2.6:1"); w.Code != 429 {
+		t.Fatalf("refill is one token: status %d", w.Code)
+	}
+	if newGlobalLimiter(0, 10) != nil {
+		t.Fatal("global_per_second 0 must turn the global limit off")
+	}
+}
+
+// TestGlobalRetryAfter: Retry-After says when the shared bucket has a token again.
+func TestGlobalRetryAfter(t *testing.T) {
+	g := newGlobalLimiter(0.2, 1) // one token per 5 s
+	if !g.allow(testNow).ok {
+		t.Fatal("first request must pass")
+	}
+	res := g.allow(testNow)
+	if res.ok || res.retry != 5*time.Second {
+		t.Fatalf("second request: %+v, want refused with a 5s wait", res)
+	}
+	h := http.Header{}
+	setRetryAfter(h, res.retry)
+	headerIs(t, h, "Retry-After", "5")
+	setRetryAfter(h, time.Millisecond)
+	headerIs(t, h, "Retry-After", "1")
+}
+
 func TestRateLimiterBounded(t *testing.T) {
 	l := newLimiter(60, 1, 64)
 	now := testNow

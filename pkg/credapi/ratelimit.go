@@ -90,17 +90,44 @@ func (l *limiter) allow(key netip.Prefix, now time.Time) allowResult {
 	return res
 }
 
-func (l *limiter) take(b *bucket, now time.Time) allowResult {
+func (l *limiter) take(b *bucket, now time.Time) allowResult { return b.take(now, l.rate, l.burst) }
+
+// take refills b at rate tokens per second up to burst, then takes one token if there is one.
+func (b *bucket) take(now time.Time, rate, burst float64) allowResult {
 	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = math.Min(l.burst, b.tokens+el*l.rate)
+		b.tokens = math.Min(burst, b.tokens+el*rate)
 	}
 	b.last = now
 	if b.tokens >= 1 {
 		b.tokens--
 		return allowResult{ok: true}
 	}
-	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	wait := time.Duration((1 - b.tokens) / rate * float64(time.Second))
 	return allowResult{retry: wait}
+}
+
+// globalLimiter is one token bucket for all clients together (rate_limit.global_*): it caps
+// how many credentials the whole server mints per second, whatever the number of addresses
+// a flood comes from, where the per-client limiter only caps each address.
+type globalLimiter struct {
+	mu    sync.Mutex
+	rate  float64
+	burst float64
+	b     bucket
+}
+
+func newGlobalLimiter(perSecond float64, burst int) *globalLimiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return &globalLimiter{rate: perSecond, burst: float64(burst), b: bucket{tokens: float64(burst)}}
+}
+
+func (g *globalLimiter) allow(now time.Time) allowResult {
+	g.mu.Lock()
+	res := g.b.take(now, g.rate, g.burst)
+	g.mu.Unlock()
+	return res
 }
 
 // sweep drops buckets that have refilled to burst; the caller holds sh.mu.

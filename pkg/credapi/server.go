@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ type Server struct {
 	origins map[string]struct{}
 	keys    *apiKeys
 	limiter *limiter
+	global  *globalLimiter
 	keyer   clientKeyer
 	now     func() time.Time
 	body    bodies
@@ -59,6 +61,7 @@ func New(cfg Config, secrets *turncred.Secrets, log *slog.Logger, reg prometheus
 		origins: make(map[string]struct{}, len(cfg.CORS.Origins)),
 		keys:    newAPIKeys(cfg.APIKeys),
 		limiter: newLimiter(cfg.RateLimit.PerMinute, cfg.RateLimit.Burst, cfg.RateLimit.MaxClients),
+		global:  newGlobalLimiter(cfg.RateLimit.GlobalPerSecond, cfg.RateLimit.GlobalBurst),
 		keyer:   clientKeyer{trusted: trusted, ipv6Prefix: cfg.RateLimit.IPv6Prefix},
 		now:     time.Now,
 		extra:   http.NewServeMux(),
@@ -177,10 +180,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ep endpoint, now 
 			if res.overflow {
 				reason = reasonLimiterFull
 			}
-			secs := int64((res.retry + time.Second - 1) / time.Second)
-			h["Retry-After"] = []string{fmt.Sprint(max(secs, 1))}
+			setRetryAfter(h, res.retry)
 			return s.refuse(w, http.StatusTooManyRequests, reason, "rate_limited",
 				"too many credential requests from this client; retry after the number of seconds in Retry-After")
+		}
+	}
+	// The global limit comes after the per-client one, so a single flooding client is
+	// refused by its own bucket and does not use up everyone's tokens.
+	if s.global != nil {
+		if res := s.global.allow(now); !res.ok {
+			setRetryAfter(h, res.retry)
+			return s.refuse(w, http.StatusTooManyRequests, reasonGlobalLimited, "server_busy",
+				"the server is issuing too many credentials right now; retry after the number of seconds in Retry-After")
 		}
 	}
 
@@ -209,6 +220,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ep endpoint, now 
 	_, _ = w.Write(*buf)
 	putBuf(buf)
 	return http.StatusOK
+}
+
+// setRetryAfter rounds the wait up to whole seconds, at least 1 (RFC 9110 delay-seconds).
+func setRetryAfter(h http.Header, retry time.Duration) {
+	secs := int64((retry + time.Second - 1) / time.Second)
+	h["Retry-After"] = []string{strconv.FormatInt(max(secs, 1), 10)}
 }
 
 // credRequest is a validated request for a credential.
