@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # credapi vs a minimal Node.js server doing the same work (HMAC + JSON), measured in one run:
 # wrk against each in turn, requests/s and p99 from wrk, server CPU from /proc/<pid>/stat.
+# bench/httpfloor (epoll loops answering a fixed response, no work at all), run with one loop
+# and with one loop per core, shows the floor: the CPU the kernel and a minimal loop spend per
+# request — the least any server can spend here, whatever its user space does.
 # Usage: bench/credapi/run.sh [duration=15s] [connections=64]
 # Wrap in `flock /tmp/switchboard-bench.lock` when others share the machine.
 set -euo pipefail
@@ -16,33 +19,33 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 CGO_ENABLED=0 go build -trimpath -o "$work/credapi" ./cmd/credapi
+CGO_ENABLED=0 go build -trimpath -o "$work/httpfloor" ./bench/httpfloor
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-go_port=18480 node_port=18481 go1_port=18482 ops_port=19480
+go_port=18480 node_port=18481 floor_port=18483 floor1_port=18484 ops_port=19480
 origin=http://localhost:3000
 
 # credapi with its production defaults except what the benchmark needs: loopback ports,
-# the same URIs and origin as the Node server, and a rate limit far above the offered load
-# (the limiter still runs on every request).
+# the same URIs and origin as the Node server, and per-client and global rate limits far
+# above the offered load (both limiters still run on every request).
 SWITCHBOARD_CREDAPI_AUTH_SECRETS="$secret" "$work/credapi" \
   --listen=127.0.0.1:$go_port --ops.listen=127.0.0.1:$ops_port --log.level=warn \
   --ice.urls=stun:127.0.0.1:3478,turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp \
   --cors.origins=$origin,https://chat.example.com \
-  --rate_limit.per_minute=1000000000 --rate_limit.burst=1000000 2>"$work/credapi.log" &
+  --rate_limit.per_minute=1000000000 --rate_limit.burst=1000000 \
+  --rate_limit.global_per_second=1000000000 --rate_limit.global_burst=1000000 2>"$work/credapi.log" &
 pids+=($!); go_pid=$!
-# The same binary with one P (no scheduler spinning on the core wrk uses), for comparison.
-SWITCHBOARD_CREDAPI_AUTH_SECRETS="$secret" GOMAXPROCS=1 "$work/credapi" \
-  --listen=127.0.0.1:$go1_port --ops.listen=127.0.0.1:$((ops_port + 1)) --log.level=warn \
-  --ice.urls=stun:127.0.0.1:3478,turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp \
-  --cors.origins=$origin,https://chat.example.com \
-  --rate_limit.per_minute=1000000000 --rate_limit.burst=1000000 2>>"$work/credapi.log" &
-pids+=($!); go1_pid=$!
+"$work/httpfloor" -addr=127.0.0.1:$floor_port &
+pids+=($!); floor_pid=$!
+"$work/httpfloor" -addr=127.0.0.1:$floor1_port -loops=1 &
+pids+=($!); floor1_pid=$!
 SECRET="$secret" PORT=$node_port node bench/credapi/node-anchor.mjs &
 pids+=($!); node_pid=$!
 
 wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null -H "Origin: $origin" "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 wait_up "http://127.0.0.1:$go_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$node_port/v1/ice-servers"
-wait_up "http://127.0.0.1:$go1_port/v1/ice-servers"
+wait_up "http://127.0.0.1:$floor_port/v1/ice-servers"
+wait_up "http://127.0.0.1:$floor1_port/v1/ice-servers"
 
 # utime and stime (fields 14, 15) in clock ticks: user space and kernel on the server's behalf.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -69,6 +72,7 @@ run() {
   us_req=$(awk -v r="$reqs" -v u="$usr" -v s="$sys" 'BEGIN {printf "%.1f / %.1f", u/r*1e6, s/r*1e6}')
   printf '| %s | %s | %s | %s | %s | %s (%s user, %s sys) | %s | %s |\n' "$name" "$rps" "$p99" "$reqs" "$errs" "$cpu" "$usr" "$sys" "$per" "$us_req"
   echo "$per" >"$work/${name// /_}.per"
+  if [ "$errs" != 0 ]; then echo "bench/credapi: $name answered $errs non-2xx responses; this row is not comparable" >&2; fi
 }
 
 echo "wrk -t1 -c$conns -d$dur --latency -H 'Origin: $origin' http://127.0.0.1:PORT/v1/ice-servers"
@@ -78,8 +82,10 @@ echo "| server | requests/s | p99 | requests | non-2xx | server CPU s | requests
 echo "|---|---|---|---|---|---|---|---|"
 run credapi "$go_pid" "http://127.0.0.1:$go_port/v1/ice-servers"
 run node "$node_pid" "http://127.0.0.1:$node_port/v1/ice-servers"
-run "credapi GOMAXPROCS=1" "$go1_pid" "http://127.0.0.1:$go1_port/v1/ice-servers"
+run "floor $(nproc) loops" "$floor_pid" "http://127.0.0.1:$floor_port/v1/ice-servers"
+run "floor 1 loop" "$floor1_pid" "http://127.0.0.1:$floor1_port/v1/ice-servers"
 echo
 ratio() { awk -v g="$(cat "$work/$1.per")" -v n="$(cat "$work/node.per")" -v l="$2" 'BEGIN {printf "%s / node requests per CPU-second: %.1fx (target >= 5x)\n", l, g/n}'; }
 ratio credapi credapi
-ratio credapi_GOMAXPROCS=1 "credapi GOMAXPROCS=1"
+ratio "floor_$(nproc)_loops" "floor $(nproc) loops (no work)"
+ratio floor_1_loop "floor 1 loop (no work)"
