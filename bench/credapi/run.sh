@@ -3,7 +3,9 @@
 # wrk against each in turn, requests/s and p99 from wrk, server CPU from /proc/<pid>/stat.
 # bench/httpfloor (epoll loops answering a fixed response, no work at all), run with one loop
 # and with one loop per core, shows the floor: the CPU the kernel and a minimal loop spend per
-# request — the least any server can spend here, whatever its user space does.
+# request — the least any server can spend here, whatever its user space does. Run again with
+# -handler, it answers through credapi's real handler: the floor plus the unavoidable work,
+# i.e. the best a hand-written transport for credapi could reach.
 # Usage: bench/credapi/run.sh [duration=15s] [connections=64]
 # Wrap in `flock /tmp/switchboard-bench.lock` when others share the machine.
 set -euo pipefail
@@ -21,7 +23,7 @@ trap cleanup EXIT
 CGO_ENABLED=0 go build -trimpath -o "$work/credapi" ./cmd/credapi
 CGO_ENABLED=0 go build -trimpath -o "$work/httpfloor" ./bench/httpfloor
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-go_port=18480 node_port=18481 floor_port=18483 floor1_port=18484 ops_port=19480
+go_port=18480 node_port=18481 floor_port=18483 floor1_port=18484 hand_port=18485 hand1_port=18486 ops_port=19480
 origin=http://localhost:3000
 
 # credapi with its production defaults except what the benchmark needs: loopback ports,
@@ -38,6 +40,10 @@ pids+=($!); go_pid=$!
 pids+=($!); floor_pid=$!
 "$work/httpfloor" -addr=127.0.0.1:$floor1_port -loops=1 &
 pids+=($!); floor1_pid=$!
+SECRET="$secret" "$work/httpfloor" -addr=127.0.0.1:$hand_port -handler &
+pids+=($!); hand_pid=$!
+SECRET="$secret" "$work/httpfloor" -addr=127.0.0.1:$hand1_port -loops=1 -handler &
+pids+=($!); hand1_pid=$!
 SECRET="$secret" PORT=$node_port node bench/credapi/node-anchor.mjs &
 pids+=($!); node_pid=$!
 
@@ -46,6 +52,8 @@ wait_up "http://127.0.0.1:$go_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$node_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$floor_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$floor1_port/v1/ice-servers"
+wait_up "http://127.0.0.1:$hand_port/v1/ice-servers"
+wait_up "http://127.0.0.1:$hand1_port/v1/ice-servers"
 
 # utime and stime (fields 14, 15) in clock ticks: user space and kernel on the server's behalf.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -84,8 +92,12 @@ run credapi "$go_pid" "http://127.0.0.1:$go_port/v1/ice-servers"
 run node "$node_pid" "http://127.0.0.1:$node_port/v1/ice-servers"
 run "floor $(nproc) loops" "$floor_pid" "http://127.0.0.1:$floor_port/v1/ice-servers"
 run "floor 1 loop" "$floor1_pid" "http://127.0.0.1:$floor1_port/v1/ice-servers"
+run "floor+handler $(nproc) loops" "$hand_pid" "http://127.0.0.1:$hand_port/v1/ice-servers"
+run "floor+handler 1 loop" "$hand1_pid" "http://127.0.0.1:$hand1_port/v1/ice-servers"
 echo
 ratio() { awk -v g="$(cat "$work/$1.per")" -v n="$(cat "$work/node.per")" -v l="$2" 'BEGIN {printf "%s / node requests per CPU-second: %.1fx (target >= 5x)\n", l, g/n}'; }
 ratio credapi credapi
 ratio "floor_$(nproc)_loops" "floor $(nproc) loops (no work)"
 ratio floor_1_loop "floor 1 loop (no work)"
+ratio "floor+handler_$(nproc)_loops" "floor+handler $(nproc) loops"
+ratio floor+handler_1_loop "floor+handler 1 loop"

@@ -5,7 +5,9 @@
 // write() of a fixed response the size of credapi's /v1/ice-servers answer. No goroutine per
 // connection, no HMAC, no JSON. Server CPU per request measured on it is what the kernel and
 // the loop cost: credapi can get no cheaper than this plus its handler.
-// Usage: httpfloor [-addr 127.0.0.1:18483] [-loops NumCPU]
+// With -handler, each request is answered by credapi's real handler instead (handler.go):
+// the floor plus the work no transport can avoid; SECRET in the environment signs.
+// Usage: httpfloor [-addr 127.0.0.1:18483] [-loops NumCPU] [-handler]
 package main
 
 import (
@@ -39,6 +41,7 @@ var response = []byte("HTTP/1.1 200 OK\r\n" +
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18483", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "event loops (one listening socket each)")
+	handler := flag.Bool("handler", false, "answer with credapi's handler instead of the fixed response")
 	flag.Parse()
 	ap, err := netip.ParseAddrPort(*addr)
 	if err != nil {
@@ -56,7 +59,11 @@ func main() {
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lfd)}); err != nil {
 			log.Fatal(err)
 		}
-		go run(epfd, lfd)
+		var h *handlerResponder
+		if *handler {
+			h = newHandlerResponder()
+		}
+		go run(epfd, lfd, h)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -79,11 +86,12 @@ func listen(ap netip.AddrPort) (int, error) {
 }
 
 // run locks the loop to a thread: the goroutine blocks in epoll_wait as a plain syscall.
-func run(epfd, lfd int) {
+func run(epfd, lfd int, h *handlerResponder) {
 	runtime.LockOSThread()
 	events := make([]unix.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
 	partial := map[int32][]byte{}
+	var scratch []byte
 	for {
 		n, err := unix.EpollWait(epfd, events, -1)
 		if err != nil {
@@ -122,10 +130,18 @@ func run(epfd, lfd int) {
 				if end < 0 {
 					break
 				}
+				head := data[:end]
 				data = data[end+4:]
-				if out == nil {
+				switch {
+				case h != nil:
+					if out == nil {
+						out = scratch[:0]
+					}
+					out = h.respond(out, head)
+					scratch = out
+				case out == nil:
 					out = response
-				} else {
+				default:
 					out = append(append([]byte(nil), out...), response...)
 				}
 			}
