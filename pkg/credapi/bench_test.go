@@ -19,8 +19,8 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) WriteHeader(code int)        { d.code = code }
 func (d *discardWriter) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
 
-// BenchmarkHandler: one credential request per op with an allowed Origin and the rate limiter
-// on (the bucket never empties: the limit is set far above the benchmark's rate).
+// BenchmarkHandler: one credential request per op with an allowed Origin and both rate limiters
+// on (the buckets never empty: the limits are set far above the benchmark's rate).
 func BenchmarkHandler(b *testing.B) {
 	for _, tc := range []struct{ name, path, query string }{
 		{"get_config", "/api/get-config", ""},
@@ -32,6 +32,8 @@ func BenchmarkHandler(b *testing.B) {
 			ts := newTestServer(b, func(c *Config) {
 				c.RateLimit.PerMinute = 1e12
 				c.RateLimit.Burst = 1_000_000
+				c.RateLimit.GlobalPerSecond = 1e12
+				c.RateLimit.GlobalBurst = 1_000_000
 			})
 			// Production logs at info, so the per-request debug line is skipped, as here.
 			ts.log = slog.New(slog.DiscardHandler)
