@@ -631,3 +631,63 @@ func TestConnectionBindAfterCredentialExpiry(t *testing.T) {
 		t.Fatalf("ConnectionBind with another user's expired credential: %d, want 401", code)
 	}
 }
+
+// TestTCPRelayIPv6Data: a TCP allocation in the family the client asks for; the relay
+// connects out from its IPv6 relayed address; an IPv4-mapped private peer is refused.
+func TestTCPRelayIPv6Data(t *testing.T) {
+	cfg := dualConfig()
+	cfg.Relay.TCPAllocations = true
+	ts := startServer(t, cfg)
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	_ = ln.Close()
+	peer := startTCPPeer6(t)
+	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "v6")
+	control := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
+	resp, code := control.request(stun.MethodAllocate, transportTCP(), family(famIPv6))
+	if code != 0 {
+		t.Fatalf("allocate: %d", code)
+	}
+	var relayed stun.XORMappedAddress
+	if err := relayed.GetFromAs(resp, stun.AttrXORRelayedAddress); err != nil || !relayed.IP.Equal(net.IPv6loopback) {
+		t.Fatalf("relayed address %v (%v), want ::1", relayed.IP, err)
+	}
+	if code := connectCode(t, control, &net.UDPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: peer.Port}); code != 403 {
+		t.Fatalf("IPv4-mapped private peer: %d, want 403", code)
+	}
+	resp, code = control.request(stun.MethodConnect, peerAddr{&net.UDPAddr{IP: peer.IP, Port: peer.Port}})
+	if code != 0 {
+		t.Fatalf("connect: %d", code)
+	}
+	cid, err := resp.Get(stun.AttrConnectionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
+	if _, code := data.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid}); code != 0 {
+		t.Fatalf("ConnectionBind: %d", code)
+	}
+	roundTrip(t, data.conn, 4096)
+}
+
+// startTCPPeer6 is an IPv6 loopback TCP echo peer.
+func startTCPPeer6(t *testing.T) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); _ = c.Close() }()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr)
+}
