@@ -100,12 +100,36 @@ func ipv6Listen(listen, listen6 string, boundPort int) (addr string, isAuto bool
 	if host != "" && host != "0.0.0.0" {
 		return "", false // listen names one IPv4 address: IPv6 only when asked for by address
 	}
+
 	return net.JoinHostPort("::", strconv.Itoa(boundPort)), true
+}
+
+// primaryTCP is the network for the TCP listener on listen. Go opens "tcp" on 0.0.0.0 (or
+// an empty host) as a dual-stack IPv6 socket, which holds the port for IPv6 too; when an
+// IPv6 listener is opened beside it, the IPv4 one must be IPv4 only ("tcp4").
+func primaryTCP(listen, listen6 string) string {
+	if addr6, _ := ipv6Listen(listen, listen6, 0); addr6 != "" {
+		return "tcp4"
+	}
+	return "tcp"
+}
+
+// errIPv6Off: IPv6 is switched off by sysctl (net.ipv6.conf.all.disable_ipv6). IPv6
+// sockets can still be opened then, but nothing reaches them.
+var errIPv6Off = errors.New("IPv6 is disabled on this host (net.ipv6.conf.all.disable_ipv6 = 1)")
+
+// ipv6Off returns errIPv6Off when IPv6 is switched off, else nil.
+func ipv6Off() error {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+	if err == nil && strings.TrimSpace(string(b)) == "1" {
+		return errIPv6Off
+	}
+	return nil
 }
 
 // noIPv6 reports errors that mean the host has no IPv6 (module off, disabled by sysctl).
 func noIPv6(err error) bool {
-	return errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL) ||
+	return errors.Is(err, errIPv6Off) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL) ||
 		errors.Is(err, unix.EPROTONOSUPPORT)
 }
 

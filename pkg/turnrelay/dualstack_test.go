@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchboard-p2p/switchboard/internal/testtool"
 	"github.com/switchboard-p2p/switchboard/pkg/config"
+	"github.com/switchboard-p2p/switchboard/pkg/daemon"
 )
 
 var loopback6 = net.ParseIP("::1")
@@ -431,5 +432,106 @@ func TestTCPRelayIPv6(t *testing.T) {
 				t.Fatalf("Connect to %v: code %d, want %d", peer, code, want)
 			}
 		})
+	}
+}
+
+// TestDefaultListenDualStack: the shipped listen form (0.0.0.0 with listen_ipv6 and
+// tls.listen_ipv6 auto) opens IPv6 listeners on the same ports beside the IPv4 ones (Go's
+// "tcp" on 0.0.0.0 would be dual-stack and hold the IPv6 port), and both serve.
+func TestDefaultListenDualStack(t *testing.T) {
+	if err := ipv6Off(); err != nil {
+		t.Skip(err)
+	}
+	certFile, keyFile := writeCert(t, t.TempDir(), "dual")
+	certs, err := daemon.NewCertReloader(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := dualConfig()
+	cfg.Listen, cfg.ListenIPv6 = "0.0.0.0:0", auto
+	cfg.TLS = TLS{Listen: "0.0.0.0:0", ListenIPv6: auto, Cert: certFile, Key: keyFile}
+	ts := startServer(t, cfg, func(d *Deps) { d.TLS = certs.TLSConfig() })
+	port := ts.UDPAddr().Port
+	for name, a := range map[string]net.Addr{"udp6": ts.UDPAddr6(), "tcp6": ts.TCPAddr6(), "tcp": ts.TCPAddr()} {
+		if a == nil || portOf(a) != port {
+			t.Fatalf("%s listener %v, want port %d", name, a, port)
+		}
+	}
+	if ts.TLSAddr6() == nil || portOf(ts.TLSAddr6()) != portOf(ts.TLSAddr()) {
+		t.Fatalf("TLS IPv6 listener %v beside %v", ts.TLSAddr6(), ts.TLSAddr())
+	}
+	if !strings.Contains(ts.logs.String(), "client_families=ipv4,ipv6") {
+		t.Errorf("start-up log does not list both client families:\n%s", ts.logs)
+	}
+	peer := startPeerOn(t, "::1", true)
+	to := func(a net.Addr, ip string) net.Addr {
+		return &net.UDPAddr{IP: net.ParseIP(ip), Port: portOf(a)}
+	}
+	pionRoundTripPeer(t, "udp6", to(ts.UDPAddr6(), "::1"), turn.RequestedAddressFamilyIPv6, peer)
+	pionRoundTripPeer(t, "udp4", to(ts.UDPAddr(), "127.0.0.1"), turn.RequestedAddressFamilyIPv6, peer)
+	for _, ip := range []string{"::1", "127.0.0.1"} {
+		c, err := net.Dial("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pionRoundTripFamily(t, turn.NewSTUNConn(c), c.RemoteAddr(), turn.RequestedAddressFamilyIPv6, peer)
+		_ = c.Close()
+	}
+}
+
+func portOf(a net.Addr) int {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		return v.Port
+	case *net.TCPAddr:
+		return v.Port
+	}
+	return -1
+}
+
+// TestNoIPv6HostStartsIPv4Only runs TestHelperNoIPv6 in a network namespace with IPv6
+// switched off (unshare -n, root): the default listen_ipv6 is skipped with a log line and
+// the relay serves IPv4.
+func TestNoIPv6HostStartsIPv4Only(t *testing.T) {
+	if os.Getenv("TURNADDR_NO_IPV6_CHILD") != "" {
+		t.Skip("child")
+	}
+	unshare := testtool.Require(t, "unshare")
+	ipTool := testtool.Require(t, "ip")
+	script := ipTool + ` link set lo up && echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && exec "$0" -test.run='^TestHelperNoIPv6$' -test.v`
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, unshare, "-n", "sh", "-c", script, os.Args[0])
+	cmd.Env = append(os.Environ(), "TURNADDR_NO_IPV6_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil && strings.Contains(string(out), "unshare failed") {
+		t.Skipf("no privilege for a network namespace here: %s", out)
+	}
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestHelperNoIPv6") {
+		t.Fatalf("in a namespace without IPv6: %v\n%s", err, out)
+	}
+}
+
+func TestHelperNoIPv6(t *testing.T) {
+	if os.Getenv("TURNADDR_NO_IPV6_CHILD") == "" {
+		t.Skip("run by TestNoIPv6HostStartsIPv4Only")
+	}
+	if ipv6Off() == nil {
+		t.Fatal("IPv6 is on in the namespace")
+	}
+	cfg := testConfig()
+	cfg.Listen, cfg.ListenIPv6 = "0.0.0.0:0", auto
+	ts := startServer(t, cfg)
+	if ts.UDPAddr6() != nil || ts.TCPAddr6() != nil {
+		t.Errorf("IPv6 listeners %v %v on a host without IPv6", ts.UDPAddr6(), ts.TCPAddr6())
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "no IPv6 on this host") || !strings.Contains(logs, "client_families=ipv4 ") {
+		t.Errorf("start-up log:\n%s", logs)
+	}
+	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "v4")
+	c := dialRaw(t, "udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ts.UDPAddr().Port}, user, pass)
+	if _, code := c.allocate(); code != 0 {
+		t.Fatalf("allocate: %d", code)
 	}
 }

@@ -90,13 +90,18 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.tcpRel = newTCPRelays(s.relays, cfg, newTCPMetrics(d.Registry, s.m))
 
 	nsock := udpSockets(cfg)
-	s.udp, s.tcpLn, err = openListeners("listen", cfg.Listen, "tcp", nsock, cfg)
+	s.udp, s.tcpLn, err = openListeners("listen", cfg.Listen, primaryTCP(cfg.Listen, cfg.ListenIPv6), nsock, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.nudp4 = len(s.udp)
 	if addr6, isAuto := ipv6Listen(cfg.Listen, cfg.ListenIPv6, s.UDPAddr().Port); addr6 != "" {
-		udp6, tcp6, err := openListeners("listen_ipv6", addr6, "tcp6", nsock, cfg)
+		var udp6 []*rawUDP
+		var tcp6 net.Listener
+		err := ipv6Off()
+		if !isAuto || err == nil {
+			udp6, tcp6, err = openListeners("listen_ipv6", addr6, "tcp6", nsock, cfg)
+		}
 		switch {
 		case err != nil && isAuto && noIPv6(err):
 			log.Info("no IPv6 on this host; serving IPv4 clients only", "listen_ipv6", auto, "err", err)
@@ -376,14 +381,16 @@ func openListeners(key, addr, tcpNetwork string, nsock int, cfg Config) ([]*rawU
 // listenTLS opens tls.listen and, as tls.listen_ipv6 says, its IPv6 sibling.
 func (s *Server) listenTLS(t TLS) error {
 	var err error
-	if s.tlsLn, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", t.Listen); err != nil {
+	if s.tlsLn, err = (&net.ListenConfig{}).Listen(context.Background(), primaryTCP(t.Listen, t.ListenIPv6), t.Listen); err != nil {
 		return fmt.Errorf("TLS listener on %s (tls.listen): %w", t.Listen, err)
 	}
 	addr6, isAuto := ipv6Listen(t.Listen, t.ListenIPv6, s.tlsLn.Addr().(*net.TCPAddr).Port)
 	if addr6 == "" {
 		return nil
 	}
-	s.tls6Ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp6", addr6)
+	if err = ipv6Off(); !isAuto || err == nil {
+		s.tls6Ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp6", addr6)
+	}
 	switch {
 	case err != nil && isAuto && noIPv6(err):
 		s.log.Info("no IPv6 on this host; serving TLS over IPv4 only", "tls.listen_ipv6", auto, "err", err)
