@@ -388,21 +388,7 @@ func TestTCPRelayIPv6(t *testing.T) {
 	cfg := dualConfig()
 	cfg.Relay.TCPAllocations = true
 	ts := startServer(t, cfg)
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { _ = c.Close() })
-		}
-	}()
-	peer := ln.Addr().(*net.TCPAddr)
+	peer := startTCPPeer6(t)
 	for _, tt := range []struct {
 		name   string
 		server net.Addr
@@ -533,5 +519,22 @@ func TestHelperNoIPv6(t *testing.T) {
 	c := dialRaw(t, "udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ts.UDPAddr().Port}, user, pass)
 	if _, code := c.allocate(); code != 0 {
 		t.Fatalf("allocate: %d", code)
+	}
+}
+
+// TestAdditionalAddressFamilyIgnored: pion v5 cannot give one allocation relays of both
+// families (RFC 8656 ADDITIONAL-ADDRESS-FAMILY, 0x8000, comprehension-optional), so such an
+// Allocate gets its IPv4 relay only; the client asks for IPv6 in a second allocation.
+func TestAdditionalAddressFamilyIgnored(t *testing.T) {
+	ts := startServer(t, dualConfig())
+	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "additional")
+	c := dialRaw(t, "udp", ts.UDPAddr(), user, pass)
+	resp, code := c.request(stun.MethodAllocate, transportUDP(), attr{0x8000, []byte{famIPv6, 0, 0, 0}})
+	if code != 0 {
+		t.Fatalf("allocate with ADDITIONAL-ADDRESS-FAMILY: code %d", code)
+	}
+	var relayed stun.XORMappedAddress
+	if err := relayed.GetFromAs(resp, stun.AttrXORRelayedAddress); err != nil || relayed.IP.To4() == nil {
+		t.Fatalf("relayed %v (%v), want the IPv4 relay", relayed, err)
 	}
 }
