@@ -2,6 +2,7 @@ package turnrelay
 
 import (
 	"crypto/subtle"
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -145,7 +146,8 @@ func (a *authenticator) lookup(k memoKey) (string, bool) {
 // listener can turn pion's 400 into 401 (see challenge); otherwise the zero challenge. With several secrets it also
 // remembers which one verifies the message, for handle.
 func (a *authenticator) inspect(raw []byte, k clientKey) challenge {
-	if !isSTUNRequest(raw) {
+	// Binding requests (ICE's STUN checks, the bulk of requests) are never authenticated.
+	if !isSTUNRequest(raw) || binary.BigEndian.Uint16(raw) == bindingRequest {
 		return challenge{}
 	}
 	msg := &stun.Message{Raw: raw}
@@ -223,6 +225,9 @@ func (a *authenticator) remember(k memoKey, pw string, exp time.Time) {
 	}
 	a.verified[k] = verifiedPassword{password: pw, expires: exp}
 }
+
+// bindingRequest is the STUN message type of a Binding request.
+const bindingRequest = 0x0001
 
 // isSTUNRequest: top two bits zero, magic cookie, request class (C1=C0=0).
 func isSTUNRequest(b []byte) bool {
