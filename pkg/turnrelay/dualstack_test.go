@@ -388,7 +388,7 @@ func TestTCPRelayIPv6(t *testing.T) {
 	cfg := dualConfig()
 	cfg.Relay.TCPAllocations = true
 	ts := startServer(t, cfg)
-	peer := startTCPPeer6(t)
+	peer := startTCPPeerAt(t, "tcp6", "[::1]:0").addr()
 	for _, tt := range []struct {
 		name   string
 		server net.Addr

