@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -168,6 +169,13 @@ func startPeerOn(t *testing.T, ip string, echo bool) *udpPeer {
 }
 
 func (p *udpPeer) addr() *net.UDPAddr { return p.conn.LocalAddr().(*net.UDPAddr) }
+
+// received reports whether a datagram of size n arrived.
+func (p *udpPeer) received(n int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.sizes, n)
+}
 
 // bytesBetween sums the payload received in [from, to).
 func (p *udpPeer) bytesBetween(from, to time.Time) int {
