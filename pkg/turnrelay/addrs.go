@@ -55,9 +55,14 @@ func relayPlan(r Relay) (v4, v6 relayFamily, err error) {
 		}
 	}
 	v6.advertise = v6.bind
-	if r.PublicIPv6 != "" {
+	switch {
+	case r.PublicIPv6 != "":
 		if v6.advertise, err = netip.ParseAddr(r.PublicIPv6); err != nil || !v6.advertise.Is6() || v6.advertise.Is4In6() {
 			return v4, v6, fmt.Errorf("relay.public_ipv6 %q: not an IPv6 address", r.PublicIPv6)
+		}
+	case r.PublicIPv6File != "":
+		if v6.advertise, err = readPublicIPFile("relay.public_ipv6_file", r.PublicIPv6File, v6.bind); err != nil {
+			return v4, v6, err
 		}
 	}
 	return v4, v6, nil
@@ -198,18 +203,23 @@ func relayAddrs(r Relay) (bind, advertise netip.Addr, err error) {
 			return bind, advertise, fmt.Errorf("relay.public_ip %s: not of the relay's address family (relay address %s)", advertise, bind)
 		}
 	case r.PublicIPFile != "":
-		if advertise, err = readPublicIPFile(r.PublicIPFile, bind); err != nil {
+		if advertise, err = readPublicIPFile("relay.public_ip_file", r.PublicIPFile, bind); err != nil {
 			return bind, advertise, err
 		}
 	}
 	return bind, advertise, nil
 }
 
-// readPublicIPFile reads the address to advertise from relay.public_ip_file: one IP,
-// surrounding whitespace ignored, of the same family as the relay address bind.
-func readPublicIPFile(path string, bind netip.Addr) (netip.Addr, error) {
+// readPublicIPFile reads the address to advertise from the file named by key
+// (relay.public_ip_file or relay.public_ipv6_file): one IP, surrounding whitespace ignored,
+// of the same family as the relay address bind.
+func readPublicIPFile(key, path string, bind netip.Addr) (netip.Addr, error) {
 	fail := func(format string, args ...any) (netip.Addr, error) {
-		return netip.Addr{}, fmt.Errorf("relay.public_ip_file %s: "+format, append([]any{path}, args...)...)
+		return netip.Addr{}, fmt.Errorf("%s %s: "+format, append([]any{key, path}, args...)...)
+	}
+	example := "203.0.113.10"
+	if bind.Is6() {
+		example = "2001:db8::10"
 	}
 	// An IP is under 64 bytes; a larger file is not what the init container writes.
 	data, err := readSmallFile(path, 256)
@@ -221,11 +231,11 @@ func readPublicIPFile(path string, bind netip.Addr) (netip.Addr, error) {
 	}
 	text := strings.TrimSpace(string(data))
 	if text == "" {
-		return fail("the file is empty; it must hold the IP address to advertise, such as 203.0.113.10")
+		return fail("the file is empty; it must hold the IP address to advertise, such as %s", example)
 	}
 	a, err := netip.ParseAddr(text)
 	if err != nil || a.Zone() != "" {
-		return fail("%q is not an IP address; the file must hold one address, such as 203.0.113.10", text)
+		return fail("%q is not an IP address; the file must hold one address, such as %s", text, example)
 	}
 	a = a.Unmap()
 	switch {

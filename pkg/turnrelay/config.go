@@ -83,8 +83,11 @@ type Relay struct {
 	IPv6 string `mapstructure:"ipv6"`
 	// PublicIPv6 is advertised instead of IPv6 (as PublicIP for IP).
 	PublicIPv6 string `mapstructure:"public_ipv6"`
-	MinPort    int    `mapstructure:"min_port"`
-	MaxPort    int    `mapstructure:"max_port"`
+	// PublicIPv6File is PublicIPFile for the IPv6 relay (the node's IPv6 ExternalIP);
+	// excludes PublicIPv6.
+	PublicIPv6File string `mapstructure:"public_ipv6_file"`
+	MinPort        int    `mapstructure:"min_port"`
+	MaxPort        int    `mapstructure:"max_port"`
 	// AllocationLifetime is the default allocation lifetime (clients may ask for less).
 	AllocationLifetime time.Duration `mapstructure:"allocation_lifetime"`
 	// TCPAllocations offers RFC 6062 TCP relay allocations to TCP/TLS clients (coturn's
@@ -206,6 +209,10 @@ func (c *Config) Validate(p *config.Problems) {
 	if c.Relay.PublicIP != "" && c.Relay.PublicIPFile != "" {
 		p.Add("relay.public_ip_file", `"`+c.Relay.PublicIPFile+`"`,
 			"empty when relay.public_ip is set (relay.public_ip "+c.Relay.PublicIP+"): set one of the two")
+	}
+	if c.Relay.PublicIPv6 != "" && c.Relay.PublicIPv6File != "" {
+		p.Add("relay.public_ipv6_file", `"`+c.Relay.PublicIPv6File+`"`,
+			"empty when relay.public_ipv6 is set (relay.public_ipv6 "+c.Relay.PublicIPv6+"): set one of the two")
 	}
 	config.CheckRange(p, "relay.min_port", c.Relay.MinPort, 1024, 65535)
 	config.CheckRange(p, "relay.max_port", c.Relay.MaxPort, 1024, 65535)

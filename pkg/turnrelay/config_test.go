@@ -84,6 +84,7 @@ func TestConfigProblemsNameKeys(t *testing.T) {
 		{[]string{"--drain_timeout=-1s"}, "drain_timeout"},
 		{[]string{"--drain_timeout=2h"}, "drain_timeout"},
 		{[]string{"--relay.public_ip=203.0.113.1", "--relay.public_ip_file=/run/ip"}, "relay.public_ip_file"},
+		{[]string{"--relay.public_ipv6=2001:db8::1", "--relay.public_ipv6_file=/run/ip6"}, "relay.public_ipv6_file"},
 		{[]string{"--auth.secrets=short"}, "auth.secrets"},
 	}
 	for _, tt := range tests {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v4"
+
 	"github.com/switchboard-p2p/switchboard/pkg/config"
 )
 
@@ -63,6 +65,60 @@ func TestPublicIPFile(t *testing.T) {
 	}
 }
 
+// TestPublicIPv6File: relay.public_ipv6_file is relay.public_ip_file for the IPv6 relay,
+// with the same checks and errors naming its own key.
+func TestPublicIPv6File(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		ipv6    string // relay.ipv6 (relay.ip is 127.0.0.1)
+		path    string
+		want    string // advertised IPv6 address, or "" when an error is expected
+		wantErr []string
+	}{
+		{"ipv6 with newline", "::1", write("ok", "2600:1900:4000::10\n"), "2600:1900:4000::10", nil},
+		{"every address bound", "::", write("any", " 2600:1900:4000::11 \r\n"), "2600:1900:4000::11", nil},
+		{"missing", "::1", filepath.Join(dir, "nope"), "", []string{"relay.public_ipv6_file", "nope", "no such file"}},
+		{"empty", "::1", write("empty", "\n"), "", []string{"relay.public_ipv6_file", "empty", "2001:db8::10"}},
+		{"not an ip", "::1", write("host", "node-1.example.org"), "", []string{"relay.public_ipv6_file", "is not an IP address"}},
+		{"ipv4", "::1", write("v4", "203.0.113.10"), "", []string{"relay.public_ipv6_file", "v4", "address family"}},
+		{"mapped ipv4", "::1", write("mapped", "::ffff:203.0.113.10"), "", []string{"address family"}},
+		{"unspecified", "::1", write("zero", "::"), "", []string{"cannot be advertised"}},
+		{"multicast", "::1", write("mc", "ff02::1"), "", []string{"cannot be advertised"}},
+		{"too large", "::1", write("big", strings.Repeat("\n", 300)+"2001:db8::10"), "", []string{"relay.public_ipv6_file", "larger than"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v4, v6, err := relayPlan(Relay{IP: "127.0.0.1", IPv6: tt.ipv6, PublicIPv6File: tt.path})
+			if tt.want != "" {
+				if err != nil || v6.advertise != netip.MustParseAddr(tt.want) || v6.bind != netip.MustParseAddr(tt.ipv6) || v4.advertise != netip.MustParseAddr("127.0.0.1") {
+					t.Fatalf("got v4 %+v v6 %+v err %v, want IPv6 advertise %s on bind %s", v4, v6, err, tt.want, tt.ipv6)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("v6 %+v, want an error", v6)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	// No IPv6 relay: the file is not read (as relay.public_ipv6 is not used).
+	if _, v6, err := relayPlan(Relay{IP: "127.0.0.1", PublicIPv6File: filepath.Join(dir, "nope")}); err != nil || v6.served() {
+		t.Errorf("relay.ipv6 empty: v6 %+v err %v, want no IPv6 relay and no error", v6, err)
+	}
+}
+
 func TestPublicIPAndFileConflict(t *testing.T) {
 	cfg := testConfig()
 	cfg.Relay.PublicIP = "203.0.113.10"
@@ -72,6 +128,15 @@ func TestPublicIPAndFileConflict(t *testing.T) {
 	got := strings.Join(p.List(), "\n")
 	if !strings.Contains(got, "relay.public_ip_file") || !strings.Contains(got, "relay.public_ip ") {
 		t.Errorf("problems %q do not name both relay.public_ip_file and relay.public_ip", got)
+	}
+	cfg = testConfig()
+	cfg.Relay.PublicIPv6 = "2001:db8::10"
+	cfg.Relay.PublicIPv6File = "/run/switchboard/public_ipv6"
+	p = config.Problems{}
+	cfg.Validate(&p)
+	got = strings.Join(p.List(), "\n")
+	if !strings.Contains(got, "relay.public_ipv6_file") || !strings.Contains(got, "relay.public_ipv6 ") {
+		t.Errorf("problems %q do not name both relay.public_ipv6_file and relay.public_ipv6", got)
 	}
 }
 
@@ -100,5 +165,44 @@ func TestPublicIPFileAdvertised(t *testing.T) {
 	}
 	if _, err := New(cfg, Deps{Secrets: ts.secrets}); err == nil || !strings.Contains(err.Error(), "relay.public_ip_file") {
 		t.Errorf("New with a bad relay.public_ip_file: %v, want an error naming the key", err)
+	}
+}
+
+// TestPublicIPv6FileAdvertised: as the chart's dual-stack DaemonSet runs turnd (relay.ip the
+// node's IPv4, relay.ipv6 :: on every host address, relay.public_ipv6_file from nodeaddr), an
+// IPv6 allocation carries the file's address and relays data to an IPv6 peer.
+func TestPublicIPv6FileAdvertised(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "public_ipv6")
+	if err := os.WriteFile(path, []byte("2600:1900:4000::10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := dualConfig()
+	cfg.Relay.IPv6 = "::"
+	cfg.Relay.PublicIPv6File = path
+	ts := startServer(t, cfg)
+	peer := startPeerOn(t, "::1", true)
+	user, pass := credFor(t, secretA, time.Now().Add(time.Hour), "alice")
+	c := dialRaw(t, "udp", ts.UDPAddr(), user, pass)
+	relayed, code := c.allocate(family(famIPv6))
+	if code != 0 || !relayed.IP.Equal(net.ParseIP("2600:1900:4000::10")) {
+		t.Fatalf("allocate: %v code %d, want 2600:1900:4000::10 from relay.public_ipv6_file", relayed, code)
+	}
+	if _, code := c.request(stun.MethodCreatePermission, peerAddr{peer.addr()}); code != 0 {
+		t.Fatalf("CreatePermission: code %d", code)
+	}
+	c.sendIndication(peer.addr(), []byte("via-any-v6"))
+	if got, _, err := c.readData(3 * time.Second); err != nil || string(got) != "via-any-v6" {
+		t.Fatalf("Send/Data round trip over the :: relay: %q %v", got, err)
+	}
+	c4 := dialRaw(t, "udp", ts.UDPAddr(), user, pass)
+	if relayed, code := c4.allocate(); code != 0 || !relayed.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Errorf("IPv4 allocation: %v code %d, want relay.ip 127.0.0.1 (the IPv6 file does not touch it)", relayed, code)
+	}
+
+	if err := os.WriteFile(path, []byte("203.0.113.10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, Deps{Secrets: ts.secrets}); err == nil || !strings.Contains(err.Error(), "relay.public_ipv6_file") {
+		t.Errorf("New with an IPv4 address in relay.public_ipv6_file: %v, want an error naming the key", err)
 	}
 }
