@@ -63,7 +63,8 @@ pids+=($COTURN_PID)
 SWITCHBOARD_TURND_AUTH_SECRETS="$SECRET" "$WORK/turnd" \
   --listen=127.0.0.1:$TURND_PORT --ops.listen=$TURND_OPS --realm=$REALM --log.level=warn \
   --relay.ip=127.0.0.1 --relay.min_port=23000 --relay.max_port=24699 --peers.allow=127.0.0.0/8 \
-  --quotas.bandwidth_bytes_per_second=0 --tls.listen=127.0.0.1:0 >"$WORK/turnd.log" 2>&1 &
+  --quotas.bandwidth_bytes_per_second=0 --tls.listen=127.0.0.1:0 \
+  --relay.tcp_allocations=true >"$WORK/turnd.log" 2>&1 &
 TURND_PID=$!
 pids+=($TURND_PID)
 
@@ -115,6 +116,14 @@ PROFILES=(
   "as fast as uclient can: -m 4 -n 25000 -l 100 -z 0 -c|-m 4 -n 25000 -l 100 -z 0 -c"
   "send indications: -m 10 -n 1000 -l 500 -z 2 -c -s|-m 10 -n 1000 -l 500 -z 2 -c -s"
 )
+# TCP_RELAY=1: only RFC 6062 TCP relays (coturn offers them by default). uclient -T ignores
+# the peer and pairs its clients, each relaying to the other's TCP allocation.
+if [ "${TCP_RELAY:-0}" = 1 ]; then
+  PROFILES=(
+    "tcp relay (-T), paced: -m 10 -n 2000 -l 1000 -z 2|-T -m 10 -n 2000 -l 1000 -z 2"
+    "tcp relay (-T), as fast as uclient can: -m 4 -n 20000 -l 100 -z 0|-T -m 4 -n 20000 -l 100 -z 0"
+  )
+fi
 for rep in $(seq "$REPEAT"); do
   for p in "${PROFILES[@]}"; do
     label=${p%%|*}; args=${p#*|}
@@ -125,6 +134,10 @@ for rep in $(seq "$REPEAT"); do
   done
 done
 
+if [ "${TCP_RELAY:-0}" = 1 ]; then
+  curl -s "http://$TURND_OPS/metrics" | grep -E '^switchboard_turn_(relayed_bytes|tcp_peer)' || true
+  exit 0
+fi
 echo
 echo "Loss-free rate sweep (-l 200 -z 1 -c, -n 3000 per client; offered ≈ clients × 1000 pkts/s each way):"
 echo "| clients | coturn relayed pkts/s | coturn loss | turnd relayed pkts/s | turnd loss |"
