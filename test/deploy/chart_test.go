@@ -43,7 +43,7 @@ func TestChartSecurityContext(t *testing.T) {
 					t.Errorf("%s: automountServiceAccountToken is not false (no daemon talks to the API; nodeaddr mounts a token of its own)", w)
 				}
 				for _, c := range w.spec.InitContainers {
-					if c.Name != "nodeaddr" {
+					if c.Name != "nodeaddr" && c.Name != "nodeaddr-ipv6" {
 						t.Errorf("%s: unexpected init container %s", w, c.Name)
 					}
 					checkContainerSecurity(t, w, c, ps, false)

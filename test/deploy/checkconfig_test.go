@@ -38,6 +38,28 @@ func checkConfig(t *testing.T, daemon string, args, env []string) {
 	}
 }
 
+// checkConfigFails runs `<daemon> args... --check-config` with exactly env and wants exit 2
+// with want in the output.
+func checkConfigFails(t *testing.T, daemon string, args, env []string, want string) {
+	t.Helper()
+	cmd := exec.Command(daemonBin(t, daemon), append(append([]string{}, args...), "--check-config")...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), want) {
+		t.Errorf("%s %s --check-config with env %q: want exit 2 saying %q, got %v:\n%s", daemon, strings.Join(args, " "), env, want, err, out)
+	}
+}
+
+// ipv6RelayBesideHostIP: the DaemonSet pins relay.ip to status.hostIP and adds an IPv6 relay
+// on :: (turnd.relay.ipv6.enabled).
+func ipv6RelayBesideHostIP(t *testing.T, w workload, c corev1.Container, r rendered) bool {
+	t.Helper()
+	_, cfg := containerConfig(t, w, c, configMaps(r.objects))
+	v, _ := effective(c, cfg, "relay.ipv6")
+	return w.kind == "DaemonSet" && v == "::"
+}
+
 // baseEnv is what an operator always supplies besides the file: the shared secret.
 func baseEnv(daemon string) []string {
 	switch daemon {
@@ -108,6 +130,12 @@ func TestChartConfigsCheck(t *testing.T) {
 								continue
 							}
 							args, env := simulatePod(t, r, w, c, pod)
+							if daemonOf(c) == "turnd" && family == "ipv6" && ipv6RelayBesideHostIP(t, w, c, r) {
+								// Documented in values.yaml (turnd.relay.ipv6): a node whose
+								// status.hostIP is IPv6 relays IPv6 already; turnd says so.
+								checkConfigFails(t, "turnd", args, env, `relay.ipv6 ("::"): "auto" or "" when relay.ip (2001:db8::10) is already IPv6`)
+								continue
+							}
 							checkConfig(t, daemonOf(c), args, env)
 							if daemonOf(c) == "turnd" {
 								checkPublicIPFile(t, w, args, env)
@@ -163,6 +191,9 @@ func checkPublicIPFile(t *testing.T, w workload, args, env []string) {
 			}
 		}
 	}
+	if file, _ := lookup(cfg, "relay.public_ipv6_file"); file != nil && file != "" {
+		checkPublicIPv6File(t, w, file.(string))
+	}
 	file, _ := lookup(cfg, "relay.public_ip_file")
 	path, _ := file.(string)
 	if path == "" {
@@ -186,6 +217,20 @@ func checkPublicIPFile(t *testing.T, w workload, args, env []string) {
 		}
 	}
 	t.Errorf("%s: relay.public_ip_file without relay.ip: the advertised address's family must match the bind address", w)
+}
+
+// checkPublicIPv6File: what turnd start-up checks in relay.public_ipv6_file: one IPv6
+// address (the IPv6 relay binds ::, so only the family is checked against it).
+func checkPublicIPv6File(t *testing.T, w workload, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: relay.public_ipv6_file: %v (no init container wrote it?)", w, err)
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(string(data)))
+	if err != nil || !a.Is6() || a.Is4In6() || a.IsUnspecified() || a.IsMulticast() {
+		t.Errorf("%s: relay.public_ipv6_file holds %q: turnd wants one unicast IPv6 address", w, data)
+	}
 }
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)

@@ -20,20 +20,17 @@ func TestChartNodeAddr(t *testing.T) {
 			checkRBACLeastPrivilege(t, r.objects)
 			users := 0
 			for _, w := range workloads(r.objects) {
-				var init *corev1.Container
-				for i := range w.spec.InitContainers {
-					if w.spec.InitContainers[i].Name == "nodeaddr" {
-						init = &w.spec.InitContainers[i]
-					}
-				}
-				if init == nil {
+				inits := nodeaddrInits(w)
+				if len(inits) == 0 {
 					if w.spec.ServiceAccountName != "" {
 						t.Errorf("%s: service account %s without a container that needs it", w, w.spec.ServiceAccountName)
 					}
 					continue
 				}
 				users++
-				checkNodeAddrPod(t, r, w, *init)
+				for _, init := range inits {
+					checkNodeAddrPod(t, r, w, init)
+				}
 			}
 			if r.set.name == "default" && users != 1 {
 				t.Errorf("by default the turnd DaemonSet advertises the node's ExternalIP via nodeaddr; %d pods do", users)
@@ -48,6 +45,27 @@ func TestChartNodeAddr(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nodeaddrInits are a pod's nodeaddr init containers: nodeaddr for the advertised address
+// (relay.public_ip_file) and, on dual-stack DaemonSets, nodeaddr-ipv6 (relay.public_ipv6_file).
+func nodeaddrInits(w workload) []corev1.Container {
+	var out []corev1.Container
+	for _, c := range w.spec.InitContainers {
+		if c.Name == "nodeaddr" || c.Name == "nodeaddr-ipv6" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// nodeaddrKey is the turnd key naming the file an init container writes, and the key that
+// must stay empty beside it.
+func nodeaddrKey(init corev1.Container) (fileKey, valueKey string) {
+	if init.Name == "nodeaddr-ipv6" {
+		return "relay.public_ipv6_file", "relay.public_ipv6"
+	}
+	return "relay.public_ip_file", "relay.public_ip"
 }
 
 func checkNodeAddrPod(t *testing.T, r rendered, w workload, init corev1.Container) {
@@ -73,17 +91,21 @@ func checkNodeAddrPod(t *testing.T, r rendered, w workload, init corev1.Containe
 		}
 	}
 	_, cfg := containerConfig(t, w, main, configMaps(r.objects))
-	file, _ := lookup(cfg, "relay.public_ip_file")
+	fileKey, valueKey := nodeaddrKey(init)
+	file, _ := lookup(cfg, fileKey)
 	if out == "" || file != out {
-		t.Errorf("%s: nodeaddr writes %q but turnd's relay.public_ip_file is %v", w, out, file)
+		t.Errorf("%s: %s writes %q but turnd's %s is %v", w, init.Name, out, fileKey, file)
 	}
-	if v, ok := lookup(cfg, "relay.public_ip"); ok && !isEmpty(v) {
-		t.Errorf("%s: relay.public_ip %v set besides relay.public_ip_file", w, v)
+	if v, ok := lookup(cfg, valueKey); ok && !isEmpty(v) {
+		t.Errorf("%s: %s %v set besides %s", w, valueKey, v, fileKey)
 	}
 	for _, e := range main.Env {
-		if e.Name == "SWITCHBOARD_TURND_RELAY_PUBLIC_IP" {
-			t.Errorf("%s: SWITCHBOARD_TURND_RELAY_PUBLIC_IP set besides relay.public_ip_file (turnd refuses both)", w)
+		if e.Name == envName("turnd", valueKey) {
+			t.Errorf("%s: %s set besides %s (turnd refuses both)", w, e.Name, fileKey)
 		}
+	}
+	if init.Name == "nodeaddr-ipv6" && !slices.Contains(init.Args, "--family=ipv6") {
+		t.Errorf("%s: nodeaddr-ipv6 must ask for the node's IPv6 address (--family=ipv6), has %q", w, init.Args)
 	}
 	// The file's directory: the same in-memory emptyDir, written by nodeaddr, read-only for turnd.
 	initVol, initRO := volumeAt(init, path.Dir(out))

@@ -204,6 +204,12 @@ func TestSchemaRejectsTypos(t *testing.T) {
 		{"trusting everyone", "credapi.trustedProxies={0.0.0.0/0}", "trustedProxies"},
 		{"default trust beside a LoadBalancer", "credapi.ingress.enabled=true,credapi.service.type=LoadBalancer", "credapi.trustedProxies"},
 		{"deployment mode without instances", "turnd.mode=deployment", "loadBalancer.instances"},
+		{"chart-managed relay.ipv6", "turnd.config.relay.ipv6=auto", "ipv6"},
+		{"chart-managed public_ipv6_file", "turnd.config.relay.public_ipv6_file=/x", "public_ipv6_file"},
+		{"IPv4 address as the IPv6 one", "turnd.relay.ipv6.enabled=true,turnd.relay.ipv6.publicIP=203.0.113.10", "publicIP"},
+		{"typo under relay.ipv6", "turnd.relay.ipv6.enable=true", "enable"},
+		{"relay.ipv6 in deployment mode", "turnd.mode=deployment,turnd.loadBalancer.instances[0].publicIP=203.0.113.10,turnd.relay.maxPort=49160,turnd.relay.ipv6.enabled=true", "publicIPv6"},
+		{"IPv4 address as an instance's IPv6", "turnd.mode=deployment,turnd.loadBalancer.instances[0].publicIP=203.0.113.10,turnd.loadBalancer.instances[0].publicIPv6=203.0.113.11,turnd.relay.maxPort=49160", "publicIPv6"},
 		{"credapi without ICE URLs", "turnd.enabled=false", "credapi.iceURLs"},
 	}
 	for _, tt := range tests {

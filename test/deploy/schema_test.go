@@ -70,7 +70,8 @@ func TestSchemaConfigKeys(t *testing.T) {
 var managedKeys = map[string][]string{
 	"tracker": {"listen", "ops.listen", "log.level", "log.format", "tls.cert", "tls.key", "trusted_proxies"},
 	"turnd": {"listen", "ops.listen", "log.level", "log.format", "auth.secrets", "auth.secrets_file",
-		"tls.cert", "tls.key", "tls.listen", "realm", "relay.ip", "relay.public_ip", "relay.public_ip_file", "relay.min_port", "relay.max_port", "drain_timeout"},
+		"tls.cert", "tls.key", "tls.listen", "realm", "relay.ip", "relay.public_ip", "relay.public_ip_file",
+		"relay.ipv6", "relay.public_ipv6", "relay.public_ipv6_file", "relay.min_port", "relay.max_port", "drain_timeout"},
 	"credapi": {"listen", "ops.listen", "log.level", "log.format", "auth.secrets", "auth.secrets_file",
 		"tls.cert", "tls.key", "api_keys", "ice.urls", "trackers", "cors.origins", "trusted_proxies"},
 }

@@ -59,6 +59,7 @@ app.kubernetes.io/part-of: switchboard
 {{/* In-memory (emptyDir) directory the nodeaddr init container writes turnd's public address to. */}}
 {{- define "switchboard.runDir" -}}/run/switchboard{{- end -}}
 {{- define "switchboard.publicIPFile" -}}{{ include "switchboard.runDir" . }}/public_ip{{- end -}}
+{{- define "switchboard.publicIPv6File" -}}{{ include "switchboard.runDir" . }}/public_ipv6{{- end -}}
 
 {{/* "true" when turnd.config turns on RFC 6062 TCP relay allocations (the relay range then takes TCP too). */}}
 {{- define "switchboard.turndTCPRelay" -}}
@@ -70,6 +71,19 @@ app.kubernetes.io/part-of: switchboard
 {{- define "switchboard.turndNodeaddr" -}}
 {{- $v := .Values.turnd -}}
 {{- if and $v.enabled (eq $v.mode "daemonset") (not $v.relay.publicIP) (eq $v.relay.publicIPFrom.source "nodeExternalIP") -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the dual-stack DaemonSet's advertised IPv6 address comes from the node's
+     addresses via a second nodeaddr init container (turnd.relay.ipv6.enabled, no fixed
+     turnd.relay.ipv6.publicIP); "" otherwise. */}}
+{{- define "switchboard.turndNodeaddr6" -}}
+{{- $v := .Values.turnd -}}
+{{- if and $v.enabled (eq $v.mode "daemonset") $v.relay.ipv6.enabled (not $v.relay.ipv6.publicIP) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when a turnd init container reads the Kubernetes API (ServiceAccount, RBAC, token). */}}
+{{- define "switchboard.turndAPIAccess" -}}
+{{- if or (include "switchboard.turndNodeaddr" .) (include "switchboard.turndNodeaddr6" .) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -210,7 +224,8 @@ broad default would trust: refuse that combination rather than let clients pick 
 {{- toYaml $urls -}}
 {{- end -}}
 
-{{/* turnd pod template: (dict "root" $ "name" .. "config" .. "c" .. "hostNetwork" bool "publicIP" ".." "instance" ".."). */}}
+{{/* turnd pod template: (dict "root" $ "name" .. "config" .. "c" .. "hostNetwork" bool "publicIP" ".."
+     "publicIPv6" ".." "instance" ".." "nodeaddr" .. "nodeaddr6" .. "apiAccess" ..). */}}
 {{- define "switchboard.turndPod" -}}
 {{- $ := .root -}}
 {{- $v := $.Values.turnd -}}
@@ -232,7 +247,7 @@ spec:
   # No token in turnd's container: only the nodeaddr init container talks to the API, with a
   # token volume of its own (kube-api-access below).
   automountServiceAccountToken: false
-  {{- if .nodeaddr }}
+  {{- if .apiAccess }}
   serviceAccountName: {{ .name }}
   {{- end }}
   enableServiceLinks: false
@@ -251,43 +266,18 @@ spec:
   terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
   securityContext:
     {{- include "switchboard.podSecurityContext" $ | nindent 4 }}
-  {{- if .nodeaddr }}
+  {{- if .apiAccess }}
   {{- $from := $v.relay.publicIPFrom }}
   initContainers:
+    {{- if .nodeaddr }}
     # Writes the node's ExternalIP (pods only see the InternalIP) for relay.public_ip_file.
-    - name: nodeaddr
-      image: {{ include "switchboard.image" $ }}
-      imagePullPolicy: {{ $.Values.image.pullPolicy }}
-      command: ["/usr/local/bin/nodeaddr"]
-      args:
-        - --out={{ include "switchboard.publicIPFile" $ }}
-        {{- if eq $from.family "auto" }}
-        - --same-family-as=$(HOST_IP)
-        {{- else }}
-        - --family={{ lower $from.family }}
-        {{- end }}
-        {{- if $from.internalIPFallback }}
-        - --internal-fallback
-        {{- end }}
-        {{- if $from.allowPrivate }}
-        - --allow-private
-        {{- end }}
-      env:
-        - name: NODE_NAME
-          valueFrom:
-            fieldRef: {fieldPath: spec.nodeName}
-        - name: HOST_IP
-          valueFrom:
-            fieldRef: {fieldPath: status.hostIP}
-      # Its error (what to set when a node has no usable address) shows in kubectl describe.
-      terminationMessagePolicy: FallbackToLogsOnError
-      securityContext:
-        {{- include "switchboard.containerSecurityContext" $ | nindent 8 }}
-      resources:
-        {{- toYaml $from.resources | nindent 8 }}
-      volumeMounts:
-        - {name: run, mountPath: {{ include "switchboard.runDir" $ }}}
-        - {name: kube-api-access, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
+    {{- $family := ternary "--same-family-as=$(HOST_IP)" (printf "--family=%s" (lower $from.family)) (eq $from.family "auto") }}
+    {{- include "switchboard.nodeaddrInit" (dict "root" $ "name" "nodeaddr" "out" (include "switchboard.publicIPFile" $) "family" $family) | nindent 4 }}
+    {{- end }}
+    {{- if .nodeaddr6 }}
+    # The node's IPv6 address (ExternalIP, or InternalIP as publicIPFrom allows) for relay.public_ipv6_file.
+    {{- include "switchboard.nodeaddrInit" (dict "root" $ "name" "nodeaddr-ipv6" "out" (include "switchboard.publicIPv6File" $) "family" "--family=ipv6") | nindent 4 }}
+    {{- end }}
   {{- end }}
   containers:
     - name: turnd
@@ -312,6 +302,20 @@ spec:
         - name: SWITCHBOARD_TURND_RELAY_PUBLIC_IP
           value: {{ .publicIP | default "$(HOST_IP)" | quote }}
         {{- end }}
+        {{- with .publicIPv6 }}
+        # This instance's IPv6 load balancer address: clients and relays over IPv6 too.
+        - name: SWITCHBOARD_TURND_LISTEN_IPV6
+          value: {{ printf "[::]:%d" (int $v.port) | quote }}
+        {{- if $v.tls.secretName }}
+        - name: SWITCHBOARD_TURND_TLS_LISTEN_IPV6
+          value: {{ printf "[::]:%d" (int $v.tls.port) | quote }}
+        {{- end }}
+        # Every IPv6 address of the pod (it has one); the load balancer's address is advertised.
+        - name: SWITCHBOARD_TURND_RELAY_IPV6
+          value: "::"
+        - name: SWITCHBOARD_TURND_RELAY_PUBLIC_IPV6
+          value: {{ . | quote }}
+        {{- end }}
       ports:
         - {name: turn-udp, containerPort: {{ $v.port }}, protocol: UDP{{ if .hostNetwork }}, hostPort: {{ $v.port }}{{ end }}}
         - {name: turn-tcp, containerPort: {{ $v.port }}, protocol: TCP{{ if .hostNetwork }}, hostPort: {{ $v.port }}{{ end }}}
@@ -330,7 +334,7 @@ spec:
         {{- if $v.tls.secretName }}
         - {name: tls, mountPath: {{ include "switchboard.tlsDir" $ }}, readOnly: true}
         {{- end }}
-        {{- if .nodeaddr }}
+        {{- if .apiAccess }}
         - {name: run, mountPath: {{ include "switchboard.runDir" $ }}, readOnly: true}
         {{- end }}
   volumes:
@@ -338,7 +342,7 @@ spec:
       configMap:
         name: {{ .name }}
     {{- include "switchboard.secretVolume" $ | nindent 4 }}
-    {{- if .nodeaddr }}
+    {{- if .apiAccess }}
     # In memory: nothing is written to the node's disk.
     - name: run
       emptyDir: {medium: Memory, sizeLimit: 1Mi}
@@ -370,6 +374,40 @@ spec:
   {{- end }}
 {{- end -}}
 
+{{/* A nodeaddr init container: (dict "root" $ "name" .. "out" file "family" flag). */}}
+{{- define "switchboard.nodeaddrInit" -}}
+{{- $ := .root -}}
+{{- $from := $.Values.turnd.relay.publicIPFrom -}}
+- name: {{ .name }}
+  image: {{ include "switchboard.image" $ }}
+  imagePullPolicy: {{ $.Values.image.pullPolicy }}
+  command: ["/usr/local/bin/nodeaddr"]
+  args:
+    - --out={{ .out }}
+    - {{ .family }}
+    {{- if $from.internalIPFallback }}
+    - --internal-fallback
+    {{- end }}
+    {{- if $from.allowPrivate }}
+    - --allow-private
+    {{- end }}
+  env:
+    - name: NODE_NAME
+      valueFrom:
+        fieldRef: {fieldPath: spec.nodeName}
+    - name: HOST_IP
+      valueFrom:
+        fieldRef: {fieldPath: status.hostIP}
+  # Its error (what to set when a node has no usable address) shows in kubectl describe.
+  terminationMessagePolicy: FallbackToLogsOnError
+  securityContext:
+    {{- include "switchboard.containerSecurityContext" $ | nindent 4 }}
+  resources:
+    {{- toYaml $from.resources | nindent 4 }}
+  volumeMounts:
+    - {name: run, mountPath: {{ include "switchboard.runDir" $ }}}
+    - {name: kube-api-access, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
+{{- end -}}
 
 {{/* NOTES lines on a daemon's trusted proxies behind its Ingress (dict "root" "component" "limit"). */}}
 {{- define "switchboard.trustNotes" -}}
