@@ -81,31 +81,69 @@ func sockaddr(ap netip.AddrPort) unix.Sockaddr {
 
 func (u *rawUDP) localAddr() *net.UDPAddr { return net.UDPAddrFromAddrPort(u.local) }
 
-// recv reads one datagram without blocking; ok is false when none is queued.
-func (u *rawUDP) recv(buf []byte) (n int, from netip.AddrPort, ok bool) {
+// batch is a worker's receive buffers for one recvmmsg: each datagram lands at
+// bufs[i][headroom:], so the fast path can frame it in place.
+type batch struct {
+	bufs  [][]byte
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrAny
+	hdrs  []mmsghdr
+}
+
+// mmsghdr is struct mmsghdr (x/sys/unix has no type for it); Go pads it like C does.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+func newBatch(n int) *batch {
+	b := &batch{
+		bufs: make([][]byte, n), iovs: make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrAny, n), hdrs: make([]mmsghdr, n),
+	}
+	for i := range n {
+		b.bufs[i] = make([]byte, bufSize)
+		b.iovs[i].Base = &b.bufs[i][headroom]
+		b.iovs[i].SetLen(maxDatagram)
+		b.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		b.hdrs[i].hdr.Iov = &b.iovs[i]
+		b.hdrs[i].hdr.SetIovlen(1)
+	}
+	return b
+}
+
+// recvBatch reads up to len(b.hdrs) datagrams without blocking and returns how many.
+func (u *rawUDP) recvBatch(b *batch) int {
+	for i := range b.hdrs {
+		b.hdrs[i].hdr.Namelen = uint32(unsafe.Sizeof(b.names[i]))
+	}
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	if u.closed {
-		return 0, from, false
+		return 0
 	}
-	var rsa unix.RawSockaddrAny
-	alen := uint32(unsafe.Sizeof(rsa))
-	r, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(u.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&alen)))
+	r, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&b.hdrs[0])),
+		uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
-		return 0, from, false
+		return 0
 	}
+	return int(r)
+}
+
+func (b *batch) size(i int) int { return int(b.hdrs[i].n) }
+
+// from decodes the source of datagram i.
+func (b *batch) from(i int) (netip.AddrPort, bool) {
+	rsa := &b.names[i]
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
-		from = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), beUint16(&sa.Port))
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), beUint16(&sa.Port)), true
 	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
-		from = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), beUint16(&sa.Port))
-	default:
-		return 0, from, false
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), beUint16(&sa.Port)), true
 	}
-	return int(r), from, true
+	return netip.AddrPort{}, false
 }
 
 // send writes one datagram to ap without blocking and without allocating.

@@ -18,9 +18,12 @@ import (
 // than the forwarding itself. What the fast path does not take goes to pion through a
 // channel.
 type worker struct {
-	epfd  int
-	mu    sync.RWMutex
-	socks map[int32]*polled
+	epfd int
+	// socks maps a descriptor to its socket: a table indexed by descriptor number, so the
+	// worker finds a socket with two plain loads. Writers (allocation setup and teardown)
+	// serialise on mu; the table itself is replaced only to grow.
+	mu    sync.Mutex
+	socks atomic.Pointer[[]atomic.Pointer[polled]]
 	stop  atomic.Bool
 	done  chan struct{}
 	ctr   *counters // touched only by this worker's thread (and summed at scrape time)
@@ -52,21 +55,39 @@ func newWorker(ctr *counters) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &worker{epfd: fd, socks: map[int32]*polled{}, done: make(chan struct{}), ctr: ctr}
+	w := &worker{epfd: fd, done: make(chan struct{}), ctr: ctr}
+	tab := make([]atomic.Pointer[polled], 64)
+	w.socks.Store(&tab)
 	go w.run()
 	return w, nil
 }
 
+// lookup finds the socket of a descriptor epoll reported, or nil.
+func (w *worker) lookup(fd int32) *polled {
+	tab := *w.socks.Load()
+	if fd < 0 || int(fd) >= len(tab) {
+		return nil
+	}
+	return tab[fd].Load()
+}
+
 func (w *worker) add(p *polled) error {
-	fd := int32(p.raw.fd) //nolint:gosec // descriptors are small
+	fd := p.raw.fd
 	w.mu.Lock()
-	w.socks[fd] = p
+	tab := *w.socks.Load()
+	if fd >= len(tab) {
+		grown := make([]atomic.Pointer[polled], max(2*len(tab), fd+1))
+		for i := range tab {
+			grown[i].Store(tab[i].Load())
+		}
+		w.socks.Store(&grown)
+		tab = grown
+	}
+	tab[fd].Store(p)
 	w.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: fd}
-	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, p.raw.fd, &ev); err != nil {
-		w.mu.Lock()
-		delete(w.socks, fd)
-		w.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)} //nolint:gosec // descriptors are small
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		w.forget(p)
 		return err
 	}
 	return nil
@@ -74,13 +95,15 @@ func (w *worker) add(p *polled) error {
 
 // remove stops polling p; the caller closes the socket afterwards.
 func (w *worker) remove(p *polled) {
-	fd := int32(p.raw.fd) //nolint:gosec // descriptors are small
 	_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, p.raw.fd, nil)
+	w.forget(p)
+}
+
+func (w *worker) forget(p *polled) {
 	w.mu.Lock()
-	if w.socks[fd] == p {
-		delete(w.socks, fd)
-	}
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	tab := *w.socks.Load()
+	tab[p.raw.fd].CompareAndSwap(p, nil)
 }
 
 func (w *worker) close() {
@@ -95,10 +118,14 @@ func (w *worker) close() {
 // cannot starve the others.
 const maxBurst = 64
 
+// batchSize is how many datagrams one recvmmsg reads. A short read means the socket is
+// drained, so an idle socket costs one call per wake-up, not a read and an EAGAIN.
+const batchSize = 16
+
 func (w *worker) run() {
 	defer close(w.done)
 	events := make([]unix.EpollEvent, 128)
-	buf := make([]byte, bufSize)
+	b := newBatch(batchSize)
 	for !w.stop.Load() {
 		n, err := epollWaitRaw(w.epfd, events, pollTimeoutMS)
 		if err != nil {
@@ -108,18 +135,20 @@ func (w *worker) run() {
 			return
 		}
 		for i := range n {
-			w.mu.RLock()
-			p := w.socks[events[i].Fd]
-			w.mu.RUnlock()
+			p := w.lookup(events[i].Fd)
 			if p == nil {
 				continue
 			}
-			for range maxBurst {
-				size, from, ok := p.raw.recv(buf[headroom : headroom+maxDatagram])
-				if !ok {
+			for range maxBurst / batchSize {
+				k := p.raw.recvBatch(b)
+				for j := range k {
+					if from, ok := b.from(j); ok {
+						p.handle(b.bufs[j], b.size(j), from)
+					}
+				}
+				if k < batchSize {
 					break
 				}
-				p.handle(buf, size, from)
 			}
 		}
 	}
