@@ -128,7 +128,35 @@ func checkInstanceIPv6(t *testing.T, r rendered, w workload, main corev1.Contain
 	if !dual {
 		t.Errorf("Service %s: instance advertises IPv6 %s but the Service is not RequireDualStack [IPv4, IPv6] (%v %v)", lb.Name, public6, lb.Spec.IPFamilyPolicy, lb.Spec.IPFamilies)
 	}
+	// credapi hands IPv6 clients the instance's IPv6 address too.
+	if urls, ok := credapiICEURLs(t, r); ok {
+		want := "turn:[" + public6 + "]:" + port("listen") + "?transport=udp"
+		if !slices.Contains(urls, want) {
+			t.Errorf("credapi ice.urls %q lack %s", urls, want)
+		}
+	}
 	return true
+}
+
+// credapiICEURLs is the rendered credapi's ice.urls, and whether credapi is rendered.
+func credapiICEURLs(t *testing.T, r rendered) ([]string, bool) {
+	t.Helper()
+	for _, w := range workloads(r.objects) {
+		if w.component() != "credapi" || w.hook {
+			continue
+		}
+		_, cfg := containerConfig(t, w, w.spec.Containers[0], configMaps(r.objects))
+		v, _ := lookup(cfg, "ice.urls")
+		list, _ := v.([]any)
+		var urls []string
+		for _, u := range list {
+			if s, ok := u.(string); ok {
+				urls = append(urls, s)
+			}
+		}
+		return urls, true
+	}
+	return nil, false
 }
 
 // checkDaemonSetIPv6 checks the hostNetwork DaemonSet and reports whether it relays IPv6.

@@ -189,7 +189,7 @@ broad default would trust: refuse that combination rather than let clients pick 
 {{- toYaml $list -}}
 {{- end -}}
 
-{{/* credapi ice.urls: explicit, else each LoadBalancer address, else turnd.publicHost. */}}
+{{/* credapi ice.urls: explicit, else each LoadBalancer address (IPv6 ones bracketed), else turnd.publicHost. */}}
 {{- define "switchboard.iceURLs" -}}
 {{- $urls := list -}}
 {{- if .Values.credapi.iceURLs -}}
@@ -197,7 +197,7 @@ broad default would trust: refuse that combination rather than let clients pick 
 {{- else if .Values.turnd.enabled -}}
 {{- $hosts := list -}}
 {{- if eq .Values.turnd.mode "deployment" -}}
-{{- range .Values.turnd.loadBalancer.instances }}{{ $hosts = append $hosts .publicIP }}{{ end -}}
+{{- range .Values.turnd.loadBalancer.instances }}{{ $hosts = append $hosts .publicIP }}{{ with .publicIPv6 }}{{ $hosts = append $hosts (printf "[%s]" .) }}{{ end }}{{ end -}}
 {{- else if .Values.turnd.publicHost -}}
 {{- $hosts = list .Values.turnd.publicHost -}}
 {{- end -}}
@@ -205,9 +205,10 @@ broad default would trust: refuse that combination rather than let clients pick 
 {{- $urls = append $urls (printf "stun:%s:%d" . (int $.Values.turnd.port)) -}}
 {{- $urls = append $urls (printf "turn:%s:%d?transport=udp" . (int $.Values.turnd.port)) -}}
 {{- $urls = append $urls (printf "turn:%s:%d?transport=tcp" . (int $.Values.turnd.port)) -}}
-{{- if and $.Values.turnd.tls.secretName $.Values.turnd.publicHost -}}
-{{- $urls = append $urls (printf "turns:%s:%d?transport=tcp" $.Values.turnd.publicHost (int $.Values.turnd.tls.port)) -}}
 {{- end -}}
+{{- /* Once: the certificate names publicHost, not each address. */ -}}
+{{- if and $hosts $.Values.turnd.tls.secretName $.Values.turnd.publicHost -}}
+{{- $urls = append $urls (printf "turns:%s:%d?transport=tcp" $.Values.turnd.publicHost (int $.Values.turnd.tls.port)) -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml $urls -}}
