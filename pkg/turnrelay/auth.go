@@ -38,6 +38,8 @@ type authenticator struct {
 	// families[1] and [2]: whether IPv4 and IPv6 relays are served (the values of
 	// REQUESTED-ADDRESS-FAMILY), so an Allocate for another family gets 440, not 508.
 	families [3]bool
+	// tcpRelay is relay.tcp_allocations (RFC 6062).
+	tcpRelay bool
 
 	mu       sync.Mutex
 	verified map[memoKey]verifiedPassword
@@ -172,36 +174,52 @@ func (a *authenticator) inspect(raw []byte, k clientKey) challenge {
 	}
 	if len(pws) == 1 {
 		if verifies(pws[0]) {
-			return a.checkFamily(msg)
+			return a.checkAllocate(msg, k)
 		}
 		return refused
 	}
 	mk := memoKey{k, username}
 	if pw, ok := a.lookup(mk); ok && contains(pws, pw) && verifies(pw) {
-		return a.checkFamily(msg)
+		return a.checkAllocate(msg, k)
 	}
 	for _, pw := range pws {
 		if verifies(pw) {
 			exp, _, _ := turncred.ParseUsername(username)
 			a.remember(mk, pw, exp)
-			return a.checkFamily(msg)
+			return a.checkAllocate(msg, k)
 		}
 	}
 	return refused
 }
 
-// checkFamily returns the 440 challenge for an authenticated Allocate whose
-// REQUESTED-ADDRESS-FAMILY names a family this relay does not serve (pion would answer
-// 508), else the zero challenge. Unknown family values pion answers with 440 itself.
-func (a *authenticator) checkFamily(msg *stun.Message) challenge {
+// checkAllocate returns the challenge for an authenticated Allocate that our relay
+// address generators will refuse, so pion's 508 becomes the code RFC 8656 / RFC 6062 give:
+// 442 for a TCP relay when relay.tcp_allocations is off (coturn's no-tcp-relay), 400 for a
+// TCP relay asked over UDP or with EVEN-PORT / RESERVATION-TOKEN (RFC 6062 §5.1), 440 for
+// a REQUESTED-ADDRESS-FAMILY the relay does not serve. Else the zero challenge. Unknown
+// family values pion answers with 440 itself.
+func (a *authenticator) checkAllocate(msg *stun.Message, k clientKey) challenge {
 	if msg.Type.Method != stun.MethodAllocate {
 		return challenge{}
+	}
+	refuse := func(code stun.ErrorCode) challenge {
+		return challenge{tx: msg.TransactionID, method: msg.Type.Method, code: code}
+	}
+	if v, err := msg.Get(stun.AttrRequestedTransport); err == nil && len(v) == 4 && v[0] == protoTCP {
+		switch {
+		case !a.tcpRelay:
+			return refuse(stun.CodeUnsupportedTransProto)
+		case !k.tcp:
+			return refuse(stun.CodeBadRequest)
+		case msg.Contains(stun.AttrEvenPort) || msg.Contains(stun.AttrReservationToken):
+			return refuse(stun.CodeBadRequest)
+		}
 	}
 	v, err := msg.Get(stun.AttrRequestedAddressFamily)
 	if err != nil || len(v) != 4 || (v[0] != 1 && v[0] != 2) || a.families[v[0]] {
 		return challenge{}
 	}
-	return challenge{tx: msg.TransactionID, method: msg.Type.Method, code: stun.CodeAddrFamilyNotSupported}
+	return refuse(stun.CodeAddrFamilyNotSupported)
 }
 
 func (a *authenticator) remember(k memoKey, pw string, exp time.Time) {

@@ -19,11 +19,12 @@ import (
 //
 // 440: an Allocate asking (REQUESTED-ADDRESS-FAMILY) for a family the relay does not
 // serve fails in our relay address generator, which pion answers with 508; RFC 8656 §7.2
-// says 440 Address Family not Supported.
+// says 440 Address Family not Supported. Likewise 442 and 400 for the TCP relay
+// allocations (RFC 6062) we refuse (authenticator.checkAllocate).
 type challenge struct {
 	tx     [stun.TransactionIDSize]byte
 	method stun.Method
-	code   stun.ErrorCode // 401 or 440; 0 = nothing to replace
+	code   stun.ErrorCode // 401, 440, 442 or 400; 0 = nothing to replace
 	nonce  string         // for 401: the request's own nonce, which pion has just accepted
 }
 
@@ -72,6 +73,10 @@ func (p *pendingChallenge) replacement(b []byte, realm string) []byte {
 			stun.NewNonce(c.nonce), stun.NewRealm(realm)}
 	case stun.CodeAddrFamilyNotSupported:
 		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("Address Family not Supported")}}
+	case stun.CodeUnsupportedTransProto:
+		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("TCP relay allocations are not offered")}}
+	case stun.CodeBadRequest:
+		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("TCP relay needs a TCP or TLS connection and no EVEN-PORT or RESERVATION-TOKEN")}}
 	default:
 		return nil
 	}

@@ -130,7 +130,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.relays.policy = s.policy
 	s.q = newQuotas(cfg.Quotas, now)
 	s.auth = &authenticator{secrets: d.Secrets, realm: cfg.Realm, maxSession: cfg.Auth.MaxSession, q: s.q, m: s.m, now: now,
-		families: [3]bool{1: relay4.served(), 2: relay6.served()}}
+		families: [3]bool{1: relay4.served(), 2: relay6.served()}, tcpRelay: cfg.Relay.TCPAllocations}
 	s.dp = newDataplane(s.relays, s.policy, s.udp)
 	sc := turn.ServerConfig{
 		LoggerFactory:      pionLogs{log: log},

@@ -7,27 +7,22 @@ import (
 	"github.com/pion/stun/v4"
 )
 
-// pion answers every failed TCP Allocate with 508 and every failed Connect with 447. On
-// stream connections (the only ones RFC 6062 serves) frameConn sees both the request and
-// pion's answer, so it puts the code RFC 6062 and RFC 8656 ask for into the answer in
-// place: 442 when TCP allocations are off (coturn's no-tcp-relay), 400 for EVEN-PORT or
-// RESERVATION-TOKEN on a TCP allocation, 403 for a Connect to a refused peer or on a UDP
-// allocation, 486 and 508 for the peer connection caps. Those error responses carry only
-// ERROR-CODE (no reason text, MESSAGE-INTEGRITY or FINGERPRINT), so the bytes can change.
+// pion answers every failed Connect with 447 and a ConnectionBind without
+// MESSAGE-INTEGRITY. frameConn sees both the request and pion's answer on the stream
+// connections RFC 6062 serves, so it gives the Connect answer the code RFC 6062 and RFC
+// 8656 ask for, in place: 403 for a refused peer or a Connect on a UDP allocation, 486 and
+// 508 for the peer connection caps (the error response carries only ERROR-CODE: no reason
+// text, MESSAGE-INTEGRITY or FINGERPRINT covers the bytes); and it signs the ConnectionBind
+// success. (Refused TCP Allocates get their codes from authenticator.checkAllocate.)
 
 // STUN message types (method and class bits) and attributes used here.
 const (
-	typeAllocateRequest  = 0x0003
-	typeAllocateError    = 0x0113
-	typeConnectError     = 0x011a
-	typeConnBindRequest  = 0x000b
-	typeConnBindSuccess  = 0x010b
-	attrUsername         = 0x0006
-	attrErrorCode        = 0x0009
-	attrRequestedTransp  = 0x0019
-	attrEvenPort         = 0x0018
-	attrReservationToken = 0x0022
-	protoTCP             = 6
+	typeConnectError    = 0x011a
+	typeConnBindRequest = 0x000b
+	typeConnBindSuccess = 0x010b
+	attrUsername        = 0x0006
+	attrErrorCode       = 0x0009
+	protoTCP            = 6
 )
 
 // walkAttrs calls f with each attribute of a STUN message. msg is untrusted: attributes
@@ -49,23 +44,6 @@ func walkAttrs(msg []byte, f func(typ uint16, v []byte)) {
 	}
 }
 
-// allocateTCP reports, for a STUN Allocate request, whether it asks for a TCP relay and
-// whether it also carries EVEN-PORT or RESERVATION-TOKEN.
-func allocateTCP(msg []byte) (tcp, portAttrs bool) {
-	if len(msg) < 20 || binary.BigEndian.Uint16(msg) != typeAllocateRequest {
-		return false, false
-	}
-	walkAttrs(msg, func(typ uint16, v []byte) {
-		switch typ {
-		case attrRequestedTransp:
-			tcp = len(v) >= 1 && v[0] == protoTCP
-		case attrEvenPort, attrReservationToken:
-			portAttrs = true
-		}
-	})
-	return tcp, portAttrs
-}
-
 // errorCodeOf returns the code of an error response of type typ that carries only an
 // ERROR-CODE without reason text (28 bytes), or 0.
 func errorCodeOf(p []byte, typ uint16) int {
@@ -82,55 +60,37 @@ func setErrorCode(p []byte, code int) {
 	p[26], p[27] = byte(code/100), byte(code%100)
 }
 
-// noteRequest remembers a TCP Allocate's transaction and the code its 508 should become,
-// and a ConnectionBind's transaction and username. It runs on pion's read loop for this
-// connection, like the write of the answer.
+// noteRequest remembers a ConnectionBind's transaction and username, for signing its
+// success (signBindSuccess). It runs on pion's read loop for this connection, like the
+// write of the answer.
 func (c *frameConn) noteRequest(msg []byte) {
-	if len(msg) >= 20 && binary.BigEndian.Uint16(msg) == typeConnBindRequest {
-		copy(c.bindTxn[:], msg[8:20])
-		c.bindUser = ""
-		walkAttrs(msg, func(typ uint16, v []byte) {
-			if typ == attrUsername {
-				c.bindUser = string(v)
-			}
-		})
+	if len(msg) < 20 || binary.BigEndian.Uint16(msg) != typeConnBindRequest {
 		return
 	}
-	tcp, portAttrs := allocateTCP(msg)
-	if !tcp || c.l.relays == nil {
-		return
-	}
-	copy(c.allocTxn[:], msg[8:20])
-	switch {
-	case !c.l.relays.enabled:
-		c.allocCode = codeUnsupportedTransp
-	case portAttrs:
-		c.allocCode = codeBadRequest
-	default:
-		c.allocCode = 0
-	}
+	copy(c.bindTxn[:], msg[8:20])
+	c.bindUser = ""
+	walkAttrs(msg, func(typ uint16, v []byte) {
+		if typ == attrUsername {
+			c.bindUser = string(v)
+		}
+	})
 }
 
-// fixResponse puts the right code into pion's answer to a TCP Allocate or a Connect.
+// fixResponse puts the right code into pion's answer to a Connect.
 func (c *frameConn) fixResponse(p []byte) {
 	if len(p) != 28 || c.l.relays == nil {
 		return
 	}
-	switch {
-	case errorCodeOf(p, typeAllocateError) == codeCapacity:
-		if c.allocCode != 0 && [12]byte(p[8:20]) == c.allocTxn {
-			setErrorCode(p, c.allocCode)
-			c.allocCode = 0
-		}
-	case errorCodeOf(p, typeConnectError) == codeConnFailure:
-		a := c.l.relays.forClient(c.key)
-		if a == nil {
-			setErrorCode(p, codeForbidden) // Connect on a UDP allocation (coturn: 403)
-			return
-		}
-		if code := a.refusal.Swap(0); code != 0 {
-			setErrorCode(p, int(code))
-		}
+	if errorCodeOf(p, typeConnectError) != codeConnFailure {
+		return
+	}
+	a := c.l.relays.forClient(c.key)
+	if a == nil {
+		setErrorCode(p, codeForbidden) // Connect on a UDP allocation (coturn: 403)
+		return
+	}
+	if code := a.refusal.Swap(0); code != 0 {
+		setErrorCode(p, int(code))
 	}
 }
 

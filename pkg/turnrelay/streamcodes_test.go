@@ -20,31 +20,6 @@ func buildRaw(t testing.TB, setters ...stun.Setter) []byte {
 	return m.Raw
 }
 
-func TestAllocateTCP(t *testing.T) {
-	req := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
-	tests := []struct {
-		name           string
-		msg            []byte
-		tcp, portAttrs bool
-	}{
-		{"udp", buildRaw(t, req, transportUDP()), false, false},
-		{"tcp", buildRaw(t, req, transportTCP(), lifetime(600e9)), true, false},
-		{"tcp even-port", buildRaw(t, req, attr{stun.AttrEvenPort, []byte{0x80}}, transportTCP()), true, true},
-		{"tcp token", buildRaw(t, req, transportTCP(), attr{stun.AttrReservationToken, []byte("12345678")}), true, true},
-		{"refresh", buildRaw(t, stun.NewType(stun.MethodRefresh, stun.ClassRequest), transportTCP()), false, false},
-		{"truncated attribute", buildRaw(t, req, transportTCP())[:22], false, false},
-		{"short", []byte{0, 3, 0}, false, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tcp, pa := allocateTCP(tt.msg)
-			if tcp != tt.tcp || pa != tt.portAttrs {
-				t.Fatalf("allocateTCP = %v, %v; want %v, %v", tcp, pa, tt.tcp, tt.portAttrs)
-			}
-		})
-	}
-}
-
 func TestErrorCodeRewrite(t *testing.T) {
 	connErr := stun.NewType(stun.MethodConnect, stun.ClassErrorResponse)
 	p := buildRaw(t, connErr, &stun.ErrorCodeAttribute{Code: 447})
@@ -63,17 +38,18 @@ func TestErrorCodeRewrite(t *testing.T) {
 	}
 }
 
-// FuzzStreamCodes: the request note and response rewrite see untrusted bytes; they must
-// never panic, and change at most the two code bytes of a 28-byte error response.
+// FuzzStreamCodes: the request note and the response rewrite and signing see untrusted
+// bytes; they must never panic, and the rewrite changes at most the two code bytes of a
+// 28-byte error response.
 func FuzzStreamCodes(f *testing.F) {
-	req := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
-	f.Add(buildRaw(f, req, transportTCP()))
-	f.Add(buildRaw(f, req, attr{stun.AttrEvenPort, []byte{0x80}}, transportTCP()))
+	f.Add(buildRaw(f, stun.NewType(stun.MethodConnectionBind, stun.ClassRequest), stun.NewUsername("user"),
+		attr{stun.AttrConnectionID, []byte{1, 2, 3, 4}}))
 	f.Add(buildRaw(f, stun.NewType(stun.MethodConnect, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 447}))
-	f.Add(buildRaw(f, stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 508}))
+	f.Add(buildRaw(f, stun.NewType(stun.MethodConnectionBind, stun.ClassSuccessResponse), attr{stun.AttrConnectionID, []byte{1, 2, 3, 4}}))
 	rel := newTCPRelays(&relays{m: newMetrics(prometheus.NewRegistry())}, DefaultConfig(), nil)
+	auth := fuzzAuth()
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		c := &frameConn{l: &tcpListener{relays: rel}}
+		c := &frameConn{l: &tcpListener{relays: rel, auth: auth}}
 		buf := bytes.Clone(raw)
 		c.noteRequest(buf)
 		if !bytes.Equal(buf, raw) {
@@ -84,6 +60,9 @@ func FuzzStreamCodes(f *testing.F) {
 			if buf[i] != raw[i] && (len(buf) != 28 || i < 26) {
 				t.Fatalf("fixResponse changed byte %d", i)
 			}
+		}
+		if signed := c.signBindSuccess(buf); signed != nil && !bytes.Equal(signed[4:20], buf[4:20]) {
+			t.Fatal("signing changed the transaction")
 		}
 	})
 }
@@ -97,13 +76,13 @@ func TestWriteStreamCodesCorpus(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	req := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
 	seeds := map[string][]byte{
-		"allocate_tcp":           buildRaw(t, req, transportTCP()),
-		"allocate_tcp_even_port": buildRaw(t, req, attr{stun.AttrEvenPort, []byte{0x80}}, transportTCP()),
-		"connect_447":            buildRaw(t, stun.NewType(stun.MethodConnect, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 447}),
-		"allocate_508":           buildRaw(t, stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 508}),
-		"attribute_past_end":     {0, 3, 0, 8, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0x19, 0xff, 0xff, 6, 0, 0, 0},
+		"connectionbind_request": buildRaw(t, stun.NewType(stun.MethodConnectionBind, stun.ClassRequest), stun.NewUsername("user"),
+			attr{stun.AttrConnectionID, []byte{1, 2, 3, 4}}),
+		"connect_447": buildRaw(t, stun.NewType(stun.MethodConnect, stun.ClassErrorResponse), &stun.ErrorCodeAttribute{Code: 447}),
+		"connectionbind_success": buildRaw(t, stun.NewType(stun.MethodConnectionBind, stun.ClassSuccessResponse),
+			attr{stun.AttrConnectionID, []byte{1, 2, 3, 4}}),
+		"attribute_past_end": {0, 0x0b, 0, 8, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0x06, 0xff, 0xff, 'u', 0, 0, 0},
 	}
 	for name, b := range seeds {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)), 0o644); err != nil { //nolint:gosec // test corpus

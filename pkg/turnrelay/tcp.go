@@ -122,12 +122,10 @@ type frameConn struct {
 	once  sync.Once
 	chal  pendingChallenge
 
-	// The last TCP Allocate request and the code its 508 answer should carry
-	// (streamcodes.go); touched only on pion's read loop for this connection.
-	allocTxn  [12]byte
-	allocCode int
-	bindTxn   [12]byte
-	bindUser  string
+	// The last ConnectionBind request (streamcodes.go); touched only on pion's read loop
+	// for this connection.
+	bindTxn  [12]byte
+	bindUser string
 
 	data      atomic.Bool  // ConnectionBind succeeded: a data connection
 	lastWrite atomic.Int64 // nanotime of the last write on a data connection

@@ -35,12 +35,10 @@ var (
 	errPeerFamily      = errors.New("turnrelay: TCP peer is not of the allocation's address family")
 )
 
-// STUN codes pion cannot pick itself: it answers every failed Connect with 447 and every
-// failed Allocate with 508; frameConn rewrites those (see streamcodes.go).
+// STUN codes pion cannot pick itself: it answers every failed Connect with 447; frameConn
+// rewrites that (see streamcodes.go).
 const (
-	codeBadRequest         = 400
 	codeForbidden          = 403
-	codeUnsupportedTransp  = 442
 	codePeerFamilyMismatch = 443
 	codeConnFailure        = 447
 	codeQuotaReached       = 486

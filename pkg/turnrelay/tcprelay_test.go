@@ -308,8 +308,9 @@ func TestTCPAllocateCodes(t *testing.T) {
 		want    int
 	}{
 		{"off over tcp", false, "tcp", nil, 442},
-		{"off over udp", false, "udp", nil, 508},
-		{"on over udp", true, "udp", nil, 508},
+		{"off over udp", false, "udp", nil, 442},
+		{"on over udp", true, "udp", nil, 400},
+		{"on over udp with EVEN-PORT", true, "udp", []stun.Setter{attr{stun.AttrEvenPort, []byte{0x80}}}, 400},
 		{"on with EVEN-PORT", true, "tcp", []stun.Setter{attr{stun.AttrEvenPort, []byte{0x80}}}, 400},
 		{"on with RESERVATION-TOKEN", true, "tcp", []stun.Setter{attr{stun.AttrReservationToken, []byte("12345678")}}, 400},
 		{"on over tcp", true, "tcp", nil, 0},
