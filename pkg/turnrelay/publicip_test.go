@@ -14,15 +14,34 @@ import (
 	"github.com/switchboard-p2p/switchboard/pkg/config"
 )
 
-func TestPublicIPFile(t *testing.T) {
+// tempFiles is a temporary directory and a function writing a named file into it.
+func tempFiles(t *testing.T) (string, func(name, content string) string) {
+	t.Helper()
 	dir := t.TempDir()
-	write := func(name, content string) string {
+	return dir, func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+// wantErrMentions fails unless err is an error whose text has every one of wants.
+func wantErrMentions(t *testing.T, err error, wants []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one mentioning %q", wants)
+	}
+	for _, w := range wants {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+}
+
+func TestPublicIPFile(t *testing.T) {
+	dir, write := tempFiles(t)
 	tests := []struct {
 		name    string
 		bind    string
@@ -53,14 +72,7 @@ func TestPublicIPFile(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("advertise %v, want an error", adv)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			wantErrMentions(t, err, tt.wantErr)
 		})
 	}
 }
@@ -68,14 +80,7 @@ func TestPublicIPFile(t *testing.T) {
 // TestPublicIPv6File: relay.public_ipv6_file is relay.public_ip_file for the IPv6 relay,
 // with the same checks and errors naming its own key.
 func TestPublicIPv6File(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	dir, write := tempFiles(t)
 	tests := []struct {
 		name    string
 		ipv6    string // relay.ipv6 (relay.ip is 127.0.0.1)
@@ -103,14 +108,7 @@ func TestPublicIPv6File(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("v6 %+v, want an error", v6)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			wantErrMentions(t, err, tt.wantErr)
 		})
 	}
 	// No IPv6 relay: the file is not read (as relay.public_ipv6 is not used).

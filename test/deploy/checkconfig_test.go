@@ -39,16 +39,25 @@ func checkConfig(t *testing.T, daemon string, args, env []string) {
 }
 
 // checkConfigFails runs `<daemon> args... --check-config` with exactly env and wants exit 2
-// with want in the output.
-func checkConfigFails(t *testing.T, daemon string, args, env []string, want string) {
+// with every want in the output.
+func checkConfigFails(t *testing.T, daemon string, args, env []string, want ...string) {
 	t.Helper()
 	cmd := exec.Command(daemonBin(t, daemon), append(append([]string{}, args...), "--check-config")...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), want) {
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !containsAll(string(out), want) {
 		t.Errorf("%s %s --check-config with env %q: want exit 2 saying %q, got %v:\n%s", daemon, strings.Join(args, " "), env, want, err, out)
 	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 // ipv6RelayBesideHostIP: the DaemonSet pins relay.ip to status.hostIP and adds an IPv6 relay
@@ -133,7 +142,7 @@ func TestChartConfigsCheck(t *testing.T) {
 							if daemonOf(c) == "turnd" && family == "ipv6" && ipv6RelayBesideHostIP(t, w, c, r) {
 								// Documented in values.yaml (turnd.relay.ipv6): a node whose
 								// status.hostIP is IPv6 relays IPv6 already; turnd says so.
-								checkConfigFails(t, "turnd", args, env, `relay.ipv6 ("::"): "auto" or "" when relay.ip (2001:db8::10) is already IPv6`)
+								checkConfigFails(t, "turnd", args, env, `relay.ipv6 ("::")`, "already IPv6")
 								continue
 							}
 							checkConfig(t, daemonOf(c), args, env)
