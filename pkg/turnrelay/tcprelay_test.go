@@ -6,12 +6,14 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+	"golang.org/x/sys/unix"
 )
 
 // tcpConfig is testConfig with RFC 6062 allocations on.
@@ -634,4 +636,47 @@ func TestTCPRelayIPv6Data(t *testing.T) {
 	}
 	data, _ := connectAndBind(t, ts, control, peer, user, pass)
 	roundTrip(t, data.conn, 4096)
+}
+
+// TestTCPConnectTimeout: a peer that never completes the handshake (its accept queue is
+// full, so the kernel drops our SYNs) gets 447 after relay.tcp_connect_timeout.
+func TestTCPConnectTimeout(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Close(fd) }()
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*unix.SockaddrInet4).Port
+	// Fill the accept queue; nobody accepts.
+	for filled := false; !filled; {
+		c, err := net.DialTimeout("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
+		if err != nil {
+			filled = true
+			continue
+		}
+		defer func() { _ = c.Close() }()
+	}
+	cfg := tcpConfig()
+	cfg.Relay.TCPConnectTimeout = 500 * time.Millisecond // below the RFC's 30 s only to keep the test short
+	ts := startServer(t, cfg)
+	start := time.Now()
+	if code := connectCode(t, rawTCPAlloc(t, ts), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); code != 447 {
+		t.Fatalf("Connect to a peer that never answers: %d, want 447", code)
+	}
+	if took := time.Since(start); took < cfg.Relay.TCPConnectTimeout {
+		t.Fatalf("447 after %v, before the %v timeout", took, cfg.Relay.TCPConnectTimeout)
+	}
+	if n := ts.counter(t, "switchboard_turn_tcp_peer_connections_refused_total", "reason", peerRefusedConnect); n != 1 {
+		t.Errorf("connect_failed = %v", n)
+	}
 }
