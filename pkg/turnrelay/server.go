@@ -199,6 +199,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 		"tcp", s.TCPAddr() != nil, "tls", s.TLSAddr() != nil, "tcp_allocations", cfg.Relay.TCPAllocations,
 		"client_families", s.clientFamilies(), "relay_families", familyNames(relay4.served(), relay6.served()),
 		"relay_ports", fmt.Sprintf("%d-%d", cfg.Relay.MinPort, cfg.Relay.MaxPort))
+	if cfg.Relay.TCPAllocations && len(cfg.Peers.Allow) > 0 {
+		// The Slack SSRF: a TCP relay into a network peers.allow opens reaches its services.
+		log.Warn("relay.tcp_allocations is on and peers.allow opens addresses the default policy refuses: "+
+			"clients can open TCP connections to services there (ports from peers.min_port up)",
+			"peers_allow", cfg.Peers.Allow, "peers_min_port", cfg.Peers.MinPort)
+	}
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -678,5 +679,27 @@ func TestTCPConnectTimeout(t *testing.T) {
 	}
 	if n := ts.counter(t, "switchboard_turn_tcp_peer_connections_refused_total", "reason", peerRefusedConnect); n != 1 {
 		t.Errorf("connect_failed = %v", n)
+	}
+}
+
+// TestTCPRelayWarnsOpenedPeers: TCP relays beside a widened peer policy are logged at start.
+func TestTCPRelayWarnsOpenedPeers(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  func(*Config)
+		warn bool
+	}{
+		{"tcp relay, loopback opened", func(c *Config) { c.Relay.TCPAllocations = true }, true},
+		{"tcp relay, default policy", func(c *Config) { c.Relay.TCPAllocations = true; c.Peers.Allow = nil }, false},
+		{"udp only, loopback opened", func(*Config) {}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			tt.cfg(&cfg)
+			ts := startServer(t, cfg)
+			if got := strings.Contains(ts.logs.String(), "relay.tcp_allocations is on"); got != tt.warn {
+				t.Fatalf("warning logged = %v, want %v:\n%s", got, tt.warn, ts.logs.String())
+			}
+		})
 	}
 }
