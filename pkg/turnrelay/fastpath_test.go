@@ -251,7 +251,7 @@ func TestPionClientRoundTrip(t *testing.T) {
 	if ts.fastCount(ctrFastSend) == 0 {
 		t.Error("no Send indication took the fast path")
 	}
-	if ts.fastCount(ctrFastData) == 0 {
-		t.Error("no Data indication took the fast path")
-	}
+	// Not asserted here: a Data indication. pion's client may finish its ChannelBind before
+	// the first echo returns, and then every reply is ChannelData; the raw-client test above
+	// covers Data indications deterministically.
 }
