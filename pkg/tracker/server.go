@@ -19,6 +19,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-p2p/switchboard/pkg/connlimit"
 )
 
 // Server is the tracker. It does not listen on its own: Serve is handed listeners, so tests
@@ -36,12 +38,11 @@ type Server struct {
 	next  atomic.Uint32
 
 	mu        sync.Mutex
-	perIP     map[netip.Prefix]int
+	conns     *connlimit.Counter[netip.Prefix] // open connections, total and per client /64
 	tlsConns  map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	// handshaking are accepted sockets still in the HTTP/TLS handshake: Shutdown cuts them short.
 	handshaking map[net.Conn]struct{}
-	count       int
 	closing     bool
 
 	pending  atomic.Int64
@@ -59,7 +60,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, tlsConf *tls.C
 		intervalSeconds: int(cfg.AnnounceInterval / time.Second),
 		origins:         map[string]bool{},
 		tlsConf:         tlsConf,
-		perIP:           map[netip.Prefix]int{},
+		conns:           connlimit.New[netip.Prefix](cfg.Limits.Connections, cfg.Limits.ConnectionsPerIP),
 		tlsConns:        map[*conn]struct{}{},
 		listeners:       map[net.Listener]struct{}{},
 		handshaking:     map[net.Conn]struct{}{},
@@ -282,29 +283,17 @@ func dupFD(nc net.Conn) (int, error) {
 
 // admit counts a new connection against the total and per-address limits.
 func (s *Server) admit(key netip.Prefix) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closing:
-		return refusedConnections
-	case s.count >= s.cfg.Limits.Connections:
-		return refusedConnections
-	case s.perIP[key] >= s.cfg.Limits.ConnectionsPerIP:
+	switch s.conns.Admit(key) {
+	case connlimit.Admitted:
+		return ""
+	case connlimit.OverPerKey:
 		return refusedPerIP
+	default:
+		return refusedConnections
 	}
-	s.count++
-	s.perIP[key]++
-	return ""
 }
 
-func (s *Server) unadmit(key netip.Prefix) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.count--
-	if s.perIP[key]--; s.perIP[key] <= 0 {
-		delete(s.perIP, key)
-	}
-}
+func (s *Server) unadmit(key netip.Prefix) { s.conns.Release(key) }
 
 // forget is called once per released connection.
 func (s *Server) forget(c *conn) {
@@ -477,11 +466,7 @@ func (s *Server) allConns() []*conn {
 func (s *Server) Totals() Totals { return s.registry.Totals() }
 
 // Connections reports how many WebSocket connections are open.
-func (s *Server) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
-}
+func (s *Server) Connections() int { return s.conns.Open() }
 
 // Shutdown stops accepting, tells every client to go away (close 1001, so it reconnects to
 // another replica), waits for them to leave until ctx ends, then releases the rest.
@@ -492,6 +477,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closing = true
+	s.conns.Close()
 	for ln := range s.listeners {
 		_ = ln.Close()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-p2p/switchboard/pkg/config"
+	"github.com/switchboard-p2p/switchboard/pkg/connlimit"
 	"github.com/switchboard-p2p/switchboard/pkg/netpolicy"
 	"github.com/switchboard-p2p/switchboard/pkg/turncred"
 )
@@ -171,11 +172,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 		})
 	}
 	s.relays.workers = s.workers
+	// One count across TCP and TLS in both families: tcp.max_connections is for them all.
+	conns := connlimit.New[netip.Addr](cfg.TCP.MaxConnections, cfg.TCP.MaxConnectionsPerIP)
 	serve := func(ln net.Listener, tlsConf *tls.Config) *tcpListener {
 		if ln == nil {
 			return nil
 		}
-		l := newTCPListener(ln, tlsConf, cfg.TCP, s.auth, s.m, log)
+		l := newTCPListener(ln, tlsConf, cfg.TCP, conns, s.auth, s.m, log)
 		l.relays = s.tcpRel
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
 			Listener: l, RelayAddressGenerator: s.tcpRel, PermissionHandler: s.permit,

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-p2p/switchboard/pkg/connlimit"
 )
 
 var errBadFrame = errors.New("turnrelay: TCP stream is neither STUN nor ChannelData")
@@ -26,16 +28,16 @@ type tcpListener struct {
 	auth      *authenticator
 	m         *metrics
 	log       *slog.Logger
-	mu        sync.Mutex
-	total     int
-	perIP     map[netip.Addr]int
+	conns     *connlimit.Counter[netip.Addr] // shared by every TCP and TLS listener
 	closeOnce sync.Once
 	// relays serves this listener's allocations; frameConn asks it about TCP allocations.
 	relays *tcpRelays
 }
 
-func newTCPListener(ln net.Listener, tlsConf *tls.Config, cfg TCP, auth *authenticator, m *metrics, log *slog.Logger) *tcpListener {
-	return &tcpListener{Listener: ln, tls: tlsConf, cfg: cfg, auth: auth, m: m, log: log, perIP: map[netip.Addr]int{}}
+func newTCPListener(ln net.Listener, tlsConf *tls.Config, cfg TCP, conns *connlimit.Counter[netip.Addr],
+	auth *authenticator, m *metrics, log *slog.Logger,
+) *tcpListener {
+	return &tcpListener{Listener: ln, tls: tlsConf, cfg: cfg, conns: conns, auth: auth, m: m, log: log}
 }
 
 // Accept returns the next admitted connection. pion's accept loop stops at the first error,
@@ -77,26 +79,18 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 }
 
 func (l *tcpListener) admit(ip netip.Addr) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case l.total >= l.cfg.MaxConnections:
-		return connTotal
-	case l.perIP[ip] >= l.cfg.MaxConnectionsPerIP:
+	switch l.conns.Admit(ip) {
+	case connlimit.Admitted:
+		return ""
+	case connlimit.OverPerKey:
 		return connPerIP
+	default:
+		return connTotal
 	}
-	l.total++
-	l.perIP[ip]++
-	return ""
 }
 
 func (l *tcpListener) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if l.perIP[ip]--; l.perIP[ip] <= 0 {
-		delete(l.perIP, ip)
-	}
+	l.conns.Release(ip)
 	l.m.connActive.Dec()
 }
 

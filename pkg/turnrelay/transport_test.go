@@ -234,3 +234,22 @@ func TestRunDrainTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPConnectionCapSpansListeners: tcp.max_connections counts TCP and TLS clients
+// together, not per listener.
+func TestTCPConnectionCapSpansListeners(t *testing.T) {
+	cfg := testConfig()
+	cfg.TCP.MaxConnections = 1
+	ts, dialers := startTCPServer(t, cfg)
+	held := dialers["tls"](t) // the handshake completes, so the slot is taken
+	defer func() { _ = held.Close() }()
+	c := dialers["tcp"](t)
+	defer func() { _ = c.Close() }()
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a TCP client beyond tcp.max_connections (held by a TLS client) was served")
+	}
+	if n := ts.counter(t, "switchboard_turn_tcp_connections_refused_total", "reason", connTotal); n != 1 {
+		t.Errorf("tcp refused{%s} = %v, want 1", connTotal, n)
+	}
+}
