@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -254,4 +255,27 @@ func TestPionClientRoundTrip(t *testing.T) {
 	// Not asserted here: a Data indication. pion's client may finish its ChannelBind before
 	// the first echo returns, and then every reply is ChannelData; the raw-client test above
 	// covers Data indications deterministically.
+}
+
+// TestFastPathLookupDoesNotAllocate: the per-packet allocation lookup (a sync.Map keyed by
+// the 5-tuple) and the table scans must not box or copy.
+func TestFastPathLookupDoesNotAllocate(t *testing.T) {
+	d := newDataplane(nil, nil, nil)
+	k := allocKey{listen: netip.MustParseAddrPort("127.0.0.1:3478"), client: netip.MustParseAddrPort("127.0.0.1:5000")}
+	rc := &relayConn{}
+	peer := netip.MustParseAddrPort("198.51.100.7:4000")
+	rc.fast.Store(&fastAlloc{
+		chans: newTable(map[uint16]netip.AddrPort{0x4000: peer}),
+		peers: newTable(map[netip.AddrPort]uint16{peer: 0x4000}),
+		perms: newTable(map[netip.Addr]struct{}{peer.Addr(): {}}),
+	})
+	d.allocs.Store(k, rc)
+	if n := testing.AllocsPerRun(1000, func() {
+		_, fa := d.lookup(k.listen, k.client)
+		_, _ = fa.chans.get(0x4000)
+		_, _ = fa.peers.get(peer)
+		_, _ = fa.perms.get(peer.Addr())
+	}); n != 0 {
+		t.Fatalf("%v allocations per lookup", n)
+	}
 }
