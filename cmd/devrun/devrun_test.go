@@ -28,6 +28,9 @@ func TestMakeRun(t *testing.T) {
 	for _, a := range []string{"127.0.0.1:8000", "127.0.0.1:8080", "127.0.0.1:3478", "127.0.0.1:9401", "127.0.0.1:9402", "127.0.0.1:9403"} {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
+			if testtool.InCI() {
+				t.Fatalf("%s is in use on a CI machine: %v", a, err)
+			}
 			t.Skipf("%s is in use (is make run already running?): %v", a, err)
 		}
 		_ = ln.Close()
