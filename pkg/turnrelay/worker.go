@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -47,8 +48,9 @@ const maxDatagram = rtpMTU + 64
 // bufSize fits headroom, a datagram and the padding a Data indication adds.
 const bufSize = headroom + maxDatagram + 3
 
-// pollTimeoutMS bounds how long a stopped worker takes to notice.
-const pollTimeoutMS = 200
+// pollTimeoutMS bounds how long a stopped worker takes to notice, and keeps an idle
+// worker yielding before sysmon would preempt it (see yieldEvery).
+const pollTimeoutMS = int(yieldEvery / time.Millisecond)
 
 func newWorker(ctr *counters) (*worker, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -126,7 +128,12 @@ func (w *worker) run() {
 	defer close(w.done)
 	events := make([]unix.EpollEvent, 128)
 	b := newBatch(batchSize)
+	lastYield := time.Now()
 	for !w.stop.Load() {
+		if now := time.Now(); now.Sub(lastYield) >= yieldEvery {
+			goyield()
+			lastYield = now
+		}
 		n, err := epollWaitRaw(w.epfd, events, pollTimeoutMS)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
