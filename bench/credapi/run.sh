@@ -23,7 +23,7 @@ trap cleanup EXIT
 CGO_ENABLED=0 go build -trimpath -o "$work/credapi" ./cmd/credapi
 CGO_ENABLED=0 go build -trimpath -o "$work/httpfloor" ./bench/httpfloor
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-go_port=18480 node_port=18481 floor_port=18483 floor1_port=18484 hand_port=18485 hand1_port=18486 ops_port=19480
+go_port=18480 node_port=18481 floor_port=18483 floor1_port=18484 hand_port=18485 hand1_port=18486 raw_port=18487 rawhand_port=18488 ops_port=19480
 origin=http://localhost:3000
 
 # credapi with its production defaults except what the benchmark needs: loopback ports,
@@ -44,6 +44,10 @@ SECRET="$secret" "$work/httpfloor" -addr=127.0.0.1:$hand_port -handler &
 pids+=($!); hand_pid=$!
 SECRET="$secret" "$work/httpfloor" -addr=127.0.0.1:$hand1_port -loops=1 -handler &
 pids+=($!); hand1_pid=$!
+"$work/httpfloor" -addr=127.0.0.1:$raw_port -raw &
+pids+=($!); raw_pid=$!
+SECRET="$secret" "$work/httpfloor" -addr=127.0.0.1:$rawhand_port -raw -handler &
+pids+=($!); rawhand_pid=$!
 SECRET="$secret" PORT=$node_port node bench/credapi/node-anchor.mjs &
 pids+=($!); node_pid=$!
 
@@ -54,6 +58,8 @@ wait_up "http://127.0.0.1:$floor_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$floor1_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$hand_port/v1/ice-servers"
 wait_up "http://127.0.0.1:$hand1_port/v1/ice-servers"
+wait_up "http://127.0.0.1:$raw_port/v1/ice-servers"
+wait_up "http://127.0.0.1:$rawhand_port/v1/ice-servers"
 
 # utime and stime (fields 14, 15) in clock ticks: user space and kernel on the server's behalf.
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -94,6 +100,8 @@ run "floor $(nproc) loops" "$floor_pid" "http://127.0.0.1:$floor_port/v1/ice-ser
 run "floor 1 loop" "$floor1_pid" "http://127.0.0.1:$floor1_port/v1/ice-servers"
 run "floor+handler $(nproc) loops" "$hand_pid" "http://127.0.0.1:$hand_port/v1/ice-servers"
 run "floor+handler 1 loop" "$hand1_pid" "http://127.0.0.1:$hand1_port/v1/ice-servers"
+run "floor raw $(nproc) loops" "$raw_pid" "http://127.0.0.1:$raw_port/v1/ice-servers"
+run "floor+handler raw $(nproc) loops" "$rawhand_pid" "http://127.0.0.1:$rawhand_port/v1/ice-servers"
 echo
 ratio() { awk -v g="$(cat "$work/$1.per")" -v n="$(cat "$work/node.per")" -v l="$2" 'BEGIN {printf "%s / node requests per CPU-second: %.1fx (target >= 5x)\n", l, g/n}'; }
 ratio credapi credapi
@@ -101,3 +109,5 @@ ratio "floor_$(nproc)_loops" "floor $(nproc) loops (no work)"
 ratio floor_1_loop "floor 1 loop (no work)"
 ratio "floor+handler_$(nproc)_loops" "floor+handler $(nproc) loops"
 ratio floor+handler_1_loop "floor+handler 1 loop"
+ratio "floor_raw_$(nproc)_loops" "floor raw $(nproc) loops (no work)"
+ratio "floor+handler_raw_$(nproc)_loops" "floor+handler raw $(nproc) loops"

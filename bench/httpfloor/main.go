@@ -7,7 +7,9 @@
 // the loop cost: credapi can get no cheaper than this plus its handler.
 // With -handler, each request is answered by credapi's real handler instead (handler.go):
 // the floor plus the work no transport can avoid; SECRET in the environment signs.
-// Usage: httpfloor [-addr 127.0.0.1:18483] [-loops NumCPU] [-handler]
+// With -raw, loops wait as turnd's workers do (internal/rawpoll) instead of in a blocking
+// epoll_wait, which makes Go's scheduler hand the P to a fresh thread on every wait.
+// Usage: httpfloor [-addr 127.0.0.1:18483] [-loops NumCPU] [-handler] [-raw]
 package main
 
 import (
@@ -23,6 +25,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-p2p/switchboard/internal/rawpoll"
 )
 
 // body has the size and shape of credapi's /v1/ice-servers answer.
@@ -42,7 +46,11 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18483", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "event loops (one listening socket each)")
 	handler := flag.Bool("handler", false, "answer with credapi's handler instead of the fixed response")
+	raw := flag.Bool("raw", false, "wait as turnd's workers do (internal/rawpoll: keep the P, yield on it) instead of a plain blocking epoll_wait")
 	flag.Parse()
+	if *raw {
+		runtime.GOMAXPROCS(*loops + 1) // each loop holds a P; one is left for the rest
+	}
 	ap, err := netip.ParseAddrPort(*addr)
 	if err != nil {
 		log.Fatal(err)
@@ -63,7 +71,11 @@ func main() {
 		if *handler {
 			h = newHandlerResponder()
 		}
-		go run(epfd, lfd, h)
+		wait := func(events []unix.EpollEvent) (int, error) { return unix.EpollWait(epfd, events, -1) }
+		if *raw {
+			wait = rawpoll.New(epfd).Wait
+		}
+		go run(epfd, lfd, h, wait)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -85,15 +97,15 @@ func listen(ap netip.AddrPort) (int, error) {
 	return fd, unix.Listen(fd, 1024)
 }
 
-// run locks the loop to a thread: the goroutine blocks in epoll_wait as a plain syscall.
-func run(epfd, lfd int, h *handlerResponder) {
+// run locks the loop to a thread; wait is a plain blocking epoll_wait or rawpoll's.
+func run(epfd, lfd int, h *handlerResponder, wait func([]unix.EpollEvent) (int, error)) {
 	runtime.LockOSThread()
 	events := make([]unix.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
 	partial := map[int32][]byte{}
 	var scratch []byte
 	for {
-		n, err := unix.EpollWait(epfd, events, -1)
+		n, err := wait(events)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue

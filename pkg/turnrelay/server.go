@@ -146,7 +146,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		StrictAddressFamily: relay4.served(),
 	}
 	// One worker per IPv4 listener socket, each also serving one IPv6 listener socket.
-	// Workers keep their P while they wait (see epollWaitRaw), so GOMAXPROCS is raised by
+	// Workers keep their P while they wait (internal/rawpoll), so GOMAXPROCS is raised by
 	// their number: the control plane keeps its Ps.
 	reserveProcs(s.nudp4)
 	s.nworkers = s.nudp4

@@ -5,10 +5,10 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-p2p/switchboard/internal/rawpoll"
 )
 
 // worker is the relay's data plane: one OS thread blocked in epoll_wait over its share of
@@ -47,10 +47,6 @@ const maxDatagram = rtpMTU + 64
 
 // bufSize fits headroom, a datagram and the padding a Data indication adds.
 const bufSize = headroom + maxDatagram + 3
-
-// pollTimeoutMS bounds how long a stopped worker takes to notice, and keeps an idle
-// worker yielding before sysmon would preempt it (see yieldEvery).
-const pollTimeoutMS = int(yieldEvery / time.Millisecond)
 
 func newWorker(ctr *counters) (*worker, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -128,13 +124,10 @@ func (w *worker) run() {
 	defer close(w.done)
 	events := make([]unix.EpollEvent, 128)
 	b := newBatch(batchSize)
-	lastYield := time.Now()
+	// The worker keeps its P while it waits (rawpoll), so a datagram wakes only this thread.
+	loop := rawpoll.New(w.epfd)
 	for !w.stop.Load() {
-		if now := time.Now(); now.Sub(lastYield) >= yieldEvery {
-			goyield()
-			lastYield = now
-		}
-		n, err := epollWaitRaw(w.epfd, events, pollTimeoutMS)
+		n, err := loop.Wait(events)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -182,17 +175,4 @@ func deliver(q chan packet, data []byte, from netip.AddrPort) bool {
 		packetBufs.Put(b)
 		return false
 	}
-}
-
-// epollWaitRaw waits without telling the scheduler it is in a syscall: the worker keeps
-// its P, so sysmon never retakes it and never starts a spinning thread to replace it, which
-// with the ordinary Syscall path cost a futex wake-up per datagram. The runtime still
-// preempts the worker (SIGURG interrupts the wait with EINTR) when it must.
-func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, error) {
-	r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
-		uintptr(len(events)), uintptr(msec), 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(r), nil
 }
