@@ -195,7 +195,8 @@ func (a *authenticator) inspect(raw []byte, k clientKey) challenge {
 // checkAllocate returns the challenge for an authenticated Allocate that our relay
 // address generators will refuse, so pion's 508 becomes the code RFC 8656 / RFC 6062 give:
 // 442 for a TCP relay when relay.tcp_allocations is off (coturn's no-tcp-relay), 400 for a
-// TCP relay asked over UDP or with EVEN-PORT / RESERVATION-TOKEN (RFC 6062 §5.1), 440 for
+// TCP relay asked over UDP or with EVEN-PORT / RESERVATION-TOKEN / DONT-FRAGMENT (RFC 6062
+// §5.1), 440 for
 // a REQUESTED-ADDRESS-FAMILY the relay does not serve. Else the zero challenge. Unknown
 // family values pion answers with 440 itself.
 func (a *authenticator) checkAllocate(msg *stun.Message, k clientKey) challenge {
@@ -213,6 +214,10 @@ func (a *authenticator) checkAllocate(msg *stun.Message, k clientKey) challenge 
 			return refuse(stun.CodeBadRequest)
 		case msg.Contains(stun.AttrEvenPort) || msg.Contains(stun.AttrReservationToken):
 			return refuse(stun.CodeBadRequest)
+		case msg.Contains(stun.AttrDontFragment):
+			c := refuse(stun.CodeBadRequest)
+			c.pion = int(stun.CodeUnknownAttribute) // pion treats it as unknown and answers 420
+			return c
 		}
 	}
 	v, err := msg.Get(stun.AttrRequestedAddressFamily)

@@ -20,16 +20,21 @@ import (
 // 440: an Allocate asking (REQUESTED-ADDRESS-FAMILY) for a family the relay does not
 // serve fails in our relay address generator, which pion answers with 508; RFC 8656 §7.2
 // says 440 Address Family not Supported. Likewise 442 and 400 for the TCP relay
-// allocations (RFC 6062) we refuse (authenticator.checkAllocate).
+// allocations (RFC 6062) we refuse (authenticator.checkAllocate); a TCP Allocate with
+// DONT-FRAGMENT, which pion answers 420, gets RFC 6062 §5.1's 400 as well.
 type challenge struct {
 	tx     [stun.TransactionIDSize]byte
 	method stun.Method
 	code   stun.ErrorCode // 401, 440, 442 or 400; 0 = nothing to replace
 	nonce  string         // for 401: the request's own nonce, which pion has just accepted
+	pion   int            // the code pion answers with, when not the usual one (replaces)
 }
 
 // replaces is the code pion answers with where c.code is right.
 func (c challenge) replaces() int {
+	if c.pion != 0 {
+		return c.pion
+	}
 	if c.code == stun.CodeUnauthorized {
 		return 400
 	}
@@ -76,7 +81,7 @@ func (p *pendingChallenge) replacement(b []byte, realm string) []byte {
 	case stun.CodeUnsupportedTransProto:
 		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("TCP relay allocations are not offered")}}
 	case stun.CodeBadRequest:
-		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("TCP relay needs a TCP or TLS connection and no EVEN-PORT or RESERVATION-TOKEN")}}
+		setters = []stun.Setter{&stun.ErrorCodeAttribute{Code: c.code, Reason: []byte("TCP relay needs a TCP or TLS connection and no EVEN-PORT, RESERVATION-TOKEN or DONT-FRAGMENT")}}
 	default:
 		return nil
 	}
@@ -89,10 +94,17 @@ func (p *pendingChallenge) replacement(b []byte, realm string) []byte {
 }
 
 // bareError matches pion's refusals: an error response whose only attribute is an
-// ERROR-CODE without reason text (20-byte header + 8-byte attribute); it returns the code.
+// ERROR-CODE without reason text (20-byte header + 8-byte attribute), possibly followed by
+// UNKNOWN-ATTRIBUTES (its 420); it returns the code.
 func bareError(b []byte) (int, bool) {
-	if len(b) != 28 || b[0]&0x01 != 0x01 || b[1]&0x10 != 0x10 || binary.BigEndian.Uint16(b[2:]) != 8 ||
+	if len(b) < 28 || b[0]&0x01 != 0x01 || b[1]&0x10 != 0x10 || int(binary.BigEndian.Uint16(b[2:])) != len(b)-20 ||
 		binary.BigEndian.Uint16(b[20:]) != uint16(stun.AttrErrorCode) || binary.BigEndian.Uint16(b[22:]) != 4 {
+		return 0, false
+	}
+	// Nothing else, or UNKNOWN-ATTRIBUTES (pion's 420 for DONT-FRAGMENT).
+	if rest := b[28:]; len(rest) != 0 && (len(rest) < 4 ||
+		binary.BigEndian.Uint16(rest) != uint16(stun.AttrUnknownAttributes) ||
+		(int(binary.BigEndian.Uint16(rest[2:]))+3)&^3 != len(rest)-4) {
 		return 0, false
 	}
 	return int(b[26]&0x07)*100 + int(b[27]), true

@@ -316,6 +316,7 @@ func TestTCPAllocateCodes(t *testing.T) {
 		{"on over udp with EVEN-PORT", true, "udp", []stun.Setter{attr{stun.AttrEvenPort, []byte{0x80}}}, 400},
 		{"on with EVEN-PORT", true, "tcp", []stun.Setter{attr{stun.AttrEvenPort, []byte{0x80}}}, 400},
 		{"on with RESERVATION-TOKEN", true, "tcp", []stun.Setter{attr{stun.AttrReservationToken, []byte("12345678")}}, 400},
+		{"on with DONT-FRAGMENT", true, "tcp", []stun.Setter{attr{stun.AttrDontFragment, nil}}, 400},
 		{"on over tcp", true, "tcp", nil, 0},
 	}
 	for _, tt := range tests {
