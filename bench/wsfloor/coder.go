@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -37,46 +36,13 @@ func frameMessage(f []byte) []byte {
 
 type cconn struct {
 	c   *websocket.Conn
-	idx int
+	idx int // position in hub.conns, guarded by hub.mu
 }
 
-type chub struct {
-	mu    sync.RWMutex
-	conns []*cconn
-}
-
-func (h *chub) add(c *cconn) {
-	h.mu.Lock()
-	c.idx = len(h.conns)
-	h.conns = append(h.conns, c)
-	h.mu.Unlock()
-}
-
-func (h *chub) remove(c *cconn) {
-	h.mu.Lock()
-	last := h.conns[len(h.conns)-1]
-	h.conns[c.idx], last.idx = last, c.idx
-	h.conns = h.conns[:len(h.conns)-1]
-	h.mu.Unlock()
-}
-
-func (h *chub) pick(self *cconn, n int, rng *rand.Rand, dst []*cconn) []*cconn {
-	dst = dst[:0]
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	others := len(h.conns) - 1
-	for i := 0; i < min(n, others); i++ {
-		j := rng.IntN(others)
-		if j >= self.idx {
-			j++
-		}
-		dst = append(dst, h.conns[j])
-	}
-	return dst
-}
+func (c *cconn) slot() *int { return &c.idx }
 
 func serveCoder(ln net.Listener) error {
-	h := &chub{}
+	h := &hub[*cconn]{}
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,20 +57,22 @@ func serveCoder(ln net.Listener) error {
 			ctx := context.Background()
 			rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 			var dst []*cconn
+			var idx []int
 			for {
 				_, msg, err := c.Read(ctx)
 				if err != nil {
 					return
 				}
 				if bytes.Contains(msg, []byte(`"answer"`)) {
-					for _, o := range h.pick(cc, 1, rng, dst) {
+					dst, idx = h.pick(cc, 1, rng, dst, idx)
+					for _, o := range dst {
 						_ = o.c.Write(ctx, websocket.MessageText, answerMsg)
 					}
 					continue
 				}
 				_ = c.Write(ctx, websocket.MessageText, replyMsg)
 				n := min(bytes.Count(msg, []byte(`"offer_id"`)), maxFanout)
-				dst = h.pick(cc, n, rng, dst)
+				dst, idx = h.pick(cc, n, rng, dst, idx)
 				for _, o := range dst {
 					_ = o.c.Write(ctx, websocket.MessageText, offerMsg)
 				}

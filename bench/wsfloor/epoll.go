@@ -25,7 +25,7 @@ const (
 type econn struct {
 	fd      int
 	lp      *eloop
-	idx     int    // position in ehub.conns, guarded by ehub.mu
+	idx     int    // position in hub.conns, guarded by hub.mu
 	partial []byte // an incomplete frame carried to the next read (owner loop only)
 
 	mu      sync.Mutex
@@ -35,14 +35,11 @@ type econn struct {
 	closed  bool
 }
 
-type ehub struct {
-	mu    sync.RWMutex
-	conns []*econn
-}
+func (c *econn) slot() *int { return &c.idx }
 
 type eloop struct {
 	epfd  int
-	hub   *ehub
+	hub   *hub[*econn]
 	mu    sync.Mutex
 	conns map[int32]*econn
 	dirty []*econn
@@ -53,7 +50,7 @@ type eloop struct {
 }
 
 func serveEpoll(ln net.Listener, loops int) error {
-	h := &ehub{}
+	h := &hub[*econn]{}
 	var ls []*eloop
 	for range loops {
 		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -79,7 +76,7 @@ func serveEpoll(ln net.Listener, loops int) error {
 
 // handshake upgrades on the blocking net.Conn, then moves a duplicate of its socket to a
 // loop and closes the original.
-func handshake(nc net.Conn, l *eloop, h *ehub) {
+func handshake(nc net.Conn, l *eloop, h *hub[*econn]) {
 	defer func() { _ = nc.Close() }()
 	if _, err := (ws.Upgrader{}).Upgrade(nc); err != nil {
 		return
@@ -100,10 +97,7 @@ func handshake(nc net.Conn, l *eloop, h *ehub) {
 		return
 	}
 	c := &econn{fd: nfd, lp: l}
-	h.mu.Lock()
-	c.idx = len(h.conns)
-	h.conns = append(h.conns, c)
-	h.mu.Unlock()
+	h.add(c)
 	l.mu.Lock()
 	l.conns[int32(nfd)] = c
 	l.mu.Unlock()
@@ -224,29 +218,7 @@ func (l *eloop) handle(c *econn, op ws.OpCode, p []byte) bool {
 }
 
 func (l *eloop) pick(self *econn, n int) []*econn {
-	h := l.hub
-	l.dst = l.dst[:0]
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	others := len(h.conns) - 1
-	n = min(n, others)
-	l.idx = l.idx[:0]
-	for j := others - n; j < others; j++ {
-		t := l.rng.IntN(j + 1)
-		for _, x := range l.idx {
-			if x == t {
-				t = j
-				break
-			}
-		}
-		l.idx = append(l.idx, t)
-	}
-	for _, i := range l.idx {
-		if i >= self.idx {
-			i++
-		}
-		l.dst = append(l.dst, h.conns[i])
-	}
+	l.dst, l.idx = l.hub.pick(self, n, l.rng, l.dst, l.idx)
 	return l.dst
 }
 
@@ -298,12 +270,7 @@ func (l *eloop) drop(c *econn) {
 	c.closed = true
 	c.out = nil
 	c.mu.Unlock()
-	h := l.hub
-	h.mu.Lock()
-	last := h.conns[len(h.conns)-1]
-	h.conns[c.idx], last.idx = last, c.idx
-	h.conns = h.conns[:len(h.conns)-1]
-	h.mu.Unlock()
+	l.hub.remove(c)
 	l.mu.Lock()
 	delete(l.conns, int32(c.fd))
 	l.mu.Unlock()

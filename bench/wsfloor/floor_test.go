@@ -38,16 +38,19 @@ func TestParseHeader(t *testing.T) {
 // reply to the announcer, one offer to each other connection (up to the offer count),
 // an answer to another connection.
 func TestFloorForwards(t *testing.T) {
-	for _, transport := range []string{"epoll", "goroutine"} {
+	for _, transport := range []string{"epoll", "goroutine", "coder"} {
 		t.Run(transport, func(t *testing.T) {
 			ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = ln.Close() })
-			if transport == "epoll" {
+			switch transport {
+			case "epoll":
 				go func() { _ = serveEpoll(ln, 2) }()
-			} else {
+			case "coder":
+				go func() { _ = serveCoder(ln) }()
+			default:
 				go serveGoroutines(ln)
 			}
 			url := "ws://" + ln.Addr().String()

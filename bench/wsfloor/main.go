@@ -35,7 +35,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
 	"sync"
 	"syscall"
 
@@ -68,60 +67,12 @@ type fconn struct {
 	idx int        // position in hub.conns, guarded by hub.mu
 }
 
+func (c *fconn) slot() *int { return &c.idx }
+
 func (c *fconn) send(frame []byte) {
 	c.mu.Lock()
 	_, _ = c.nc.Write(frame)
 	c.mu.Unlock()
-}
-
-// hub is the set of open connections, for picking random receivers.
-type hub struct {
-	mu    sync.RWMutex
-	conns []*fconn
-}
-
-func (h *hub) add(c *fconn) {
-	h.mu.Lock()
-	c.idx = len(h.conns)
-	h.conns = append(h.conns, c)
-	h.mu.Unlock()
-}
-
-func (h *hub) remove(c *fconn) {
-	h.mu.Lock()
-	last := h.conns[len(h.conns)-1]
-	h.conns[c.idx], last.idx = last, c.idx
-	h.conns = h.conns[:len(h.conns)-1]
-	h.mu.Unlock()
-}
-
-// pick fills dst with up to n distinct connections other than self (partial shuffle of
-// the index space, so no retries and no allocation beyond dst).
-func (h *hub) pick(self *fconn, n int, rng *rand.Rand, dst []*fconn, idx []int) []*fconn {
-	dst = dst[:0]
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	others := len(h.conns) - 1
-	n = min(n, others)
-	if n <= 0 {
-		return dst
-	}
-	idx = idx[:0]
-	// Floyd's sample of n from the others, skipping self's slot.
-	for j := others - n; j < others; j++ {
-		t := rng.IntN(j + 1)
-		if slices.Contains(idx, t) {
-			t = j
-		}
-		idx = append(idx, t)
-	}
-	for _, i := range idx {
-		if i >= self.idx {
-			i++
-		}
-		dst = append(dst, h.conns[i])
-	}
-	return dst
 }
 
 func main() {
@@ -160,7 +111,7 @@ func main() {
 }
 
 func serveGoroutines(ln net.Listener) {
-	h := &hub{}
+	h := &hub[*fconn]{}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -174,7 +125,7 @@ func serveGoroutines(ln net.Listener) {
 	}
 }
 
-func serve(h *hub, nc net.Conn) {
+func serve(h *hub[*fconn], nc net.Conn) {
 	defer func() { _ = nc.Close() }()
 	br := bufio.NewReaderSize(nc, 4096)
 	if _, err := (ws.Upgrader{}).Upgrade(struct {
@@ -213,14 +164,15 @@ func serve(h *hub, nc net.Conn) {
 			continue
 		}
 		if bytes.Contains(buf, []byte(`"answer"`)) {
-			for _, o := range h.pick(c, 1, rng, dst, idx) {
+			dst, idx = h.pick(c, 1, rng, dst, idx)
+			for _, o := range dst {
 				o.send(answerFrame)
 			}
 			continue
 		}
 		c.send(replyFrame)
 		n := min(bytes.Count(buf, []byte(`"offer_id"`)), maxFanout)
-		dst = h.pick(c, n, rng, dst, idx)
+		dst, idx = h.pick(c, n, rng, dst, idx)
 		for _, o := range dst {
 			o.send(offerFrame)
 		}
