@@ -21,7 +21,6 @@ const (
 	typeConnBindRequest = 0x000b
 	typeConnBindSuccess = 0x010b
 	attrUsername        = 0x0006
-	attrErrorCode       = 0x0009
 	protoTCP            = 6
 )
 
@@ -42,18 +41,6 @@ func walkAttrs(msg []byte, f func(typ uint16, v []byte)) {
 		f(typ, msg[v:v+n])
 		off = v + (n+3)&^3
 	}
-}
-
-// errorCodeOf returns the code of an error response of type typ that carries only an
-// ERROR-CODE without reason text (28 bytes), or 0.
-func errorCodeOf(p []byte, typ uint16) int {
-	if len(p) != 28 || binary.BigEndian.Uint16(p) != typ || binary.BigEndian.Uint16(p[2:]) != 8 {
-		return 0
-	}
-	if binary.BigEndian.Uint16(p[20:]) != attrErrorCode || binary.BigEndian.Uint16(p[22:]) != 4 {
-		return 0
-	}
-	return int(p[26]&7)*100 + int(p[27])
 }
 
 func setErrorCode(p []byte, code int) {
@@ -78,10 +65,10 @@ func (c *frameConn) noteRequest(msg []byte) {
 
 // fixResponse puts the right code into pion's answer to a Connect.
 func (c *frameConn) fixResponse(p []byte) {
-	if len(p) != 28 || c.l.relays == nil {
+	if len(p) != 28 || c.l.relays == nil || binary.BigEndian.Uint16(p) != typeConnectError {
 		return
 	}
-	if errorCodeOf(p, typeConnectError) != codeConnFailure {
+	if code, ok := bareError(p); !ok || code != codeConnFailure {
 		return
 	}
 	a := c.l.relays.forClient(c.key)
@@ -118,5 +105,5 @@ func (c *frameConn) signBindSuccess(p []byte) []byte {
 
 func isConnectionBindSuccess(p []byte) bool {
 	return len(p) >= 20 && binary.BigEndian.Uint16(p) == typeConnBindSuccess &&
-		binary.BigEndian.Uint32(p[4:]) == 0x2112a442
+		binary.BigEndian.Uint32(p[4:]) == magicCookie
 }
